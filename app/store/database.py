@@ -1,0 +1,61 @@
+"""Opening the SQLCipher file with the raw data key, and mapping its errors to store errors."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import sqlcipher3
+import sqlite_utils
+
+from .errors import DiskFull, StoreError, WrongStore
+
+DB_NAME = "tideover.db"
+KEYRING_NAME = "keyring.json"
+
+
+def open_encrypted(path: Path, data_key: bytes) -> sqlite_utils.Database:
+    """Open (or create) the SQLCipher database at ``path`` keyed with the raw 256-bit ``data_key``.
+
+    WAL with ``synchronous=FULL``: a transaction that returned survives a power cut. Temporary
+    tables and sorts stay in memory so nothing spills to a temp file.
+    """
+    if len(data_key) != 32:
+        raise StoreError("The data key must be 32 bytes.")
+    conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA key = \"x'{data_key.hex()}'\"")
+        conn.execute("PRAGMA cipher_memory_security = OFF")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 5000")
+    except sqlcipher3.DatabaseError as err:
+        conn.close()
+        raise WrongStore(f"{path} cannot be opened with this workstation's key: it belongs to another "
+                         f"site or device, or it is truncated or damaged ({err}).") from None
+    return sqlite_utils.Database(conn)
+
+
+def translate(err: Exception) -> Exception:
+    """A store error for a SQLite error, with a message a person can act on."""
+    text = str(err).lower()
+    if "full" in text:
+        return DiskFull("The disk is full: nothing from this action was saved. Free space, then retry; "
+                        "if it persists, switch to paper downtime forms.")
+    if "malformed" in text or "not a database" in text or "hmac" in text:
+        return WrongStore(f"The database is damaged ({err}); run `tideover audit verify` and call IT.")
+    if "append-only" in text:
+        return StoreError("Events cannot be changed or removed; record a correction instead.")
+    return StoreError(f"The local store refused the change: {err}")
+
+
+@contextlib.contextmanager
+def store_errors():
+    """Turn sqlcipher3 errors raised inside the block into store errors."""
+    try:
+        yield
+    except sqlcipher3.Error as err:
+        raise translate(err) from None

@@ -1,0 +1,187 @@
+"""The keyring file: the data key, wrapped once per local user and once to the site recovery key.
+
+The keyring sits beside the encrypted database in plain JSON because it must be readable before
+anything is unlocked. It holds no patient data: user ids, KDF salts, wrapped keys and the
+failed-unlock counters that must work while the database is still closed.
+
+- Per user: Argon2id (memory-hard) turns the password into a key-encryption key, which opens an
+  AES-256-GCM wrap of the data key. The wrap's associated data binds it to the site and user.
+- Recovery: the data key sealed to the site's X25519 recovery public key (ephemeral X25519,
+  HKDF-SHA256, AES-256-GCM), so IT can recover a workstation whose users are all gone.
+- Failed unlocks are counted per user, slowed by a growing delay, and lock the account at the
+  site's limit. They are recorded here, then written into the event chain at the next unlock.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .errors import StoreError, WrongPassword, WrongStore
+
+KEYRING_VERSION = 1
+# Argon2id at 64 MiB, 3 passes: ~0.2 s here, memory-hard against GPU guessing (RFC 9106 "second
+# recommended option" uses 64 MiB; we take 3 passes to stay under the 1 s unlock budget).
+KDF_PARAMS = {"alg": "argon2id", "time_cost": 3, "memory_cost": 65536, "parallelism": 2}
+BREAK_GLASS_ID = "break-glass"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def derive_kek(password: str, salt: bytes, params: dict) -> bytes:
+    return hash_secret_raw(password.encode("utf-8"), salt, time_cost=params["time_cost"],
+                           memory_cost=params["memory_cost"], parallelism=params["parallelism"],
+                           hash_len=32, type=Type.ID)
+
+
+@dataclass
+class UserKey:
+    user_id: str
+    salt: str
+    kdf: dict
+    nonce: str
+    wrapped: str
+    failed_count: int = 0
+    not_before: float = 0.0
+    locked: bool = False
+
+
+@dataclass
+class Keyring:
+    """The parsed keyring file. Mutate through its methods, then ``save``."""
+
+    site_id: str
+    unit_id: str
+    device_id: str
+    users: dict[str, UserKey] = field(default_factory=dict)
+    recovery: dict | None = None
+    policy: dict = field(default_factory=lambda: {"lockout_limit": 10, "min_password_length": 15})
+    pending_failures: list[dict] = field(default_factory=list)
+
+    # -- wrapping the data key -------------------------------------------------------------
+    def _aad(self, user_id: str) -> bytes:
+        return f"tideover-keyring|{self.site_id}|{self.device_id}|{user_id}".encode()
+
+    def add_user(self, user_id: str, password: str, data_key: bytes, kdf: dict | None = None) -> None:
+        kdf = dict(kdf or KDF_PARAMS)
+        salt, nonce = os.urandom(16), os.urandom(12)
+        kek = derive_kek(password, salt, kdf)
+        wrapped = AESGCM(kek).encrypt(nonce, data_key, self._aad(user_id))
+        self.users[user_id] = UserKey(user_id, _b64(salt), kdf, _b64(nonce), _b64(wrapped))
+
+    def unwrap(self, user_id: str, password: str) -> bytes:
+        """The data key, or WrongPassword. Counting and throttling is the caller's job."""
+        uk = self.users.get(user_id)
+        if uk is None:
+            raise WrongPassword("Unknown user or wrong password.")
+        kek = derive_kek(password, _unb64(uk.salt), uk.kdf)
+        try:
+            return AESGCM(kek).decrypt(_unb64(uk.nonce), _unb64(uk.wrapped), self._aad(user_id))
+        except InvalidTag:
+            raise WrongPassword("Unknown user or wrong password.") from None
+
+    def seal_to_recovery(self, data_key: bytes, recovery_public_pem: bytes) -> None:
+        try:
+            pub = serialization.load_pem_public_key(recovery_public_pem)
+        except ValueError as err:
+            raise StoreError(f"The recovery public key is not a PEM public key: {err}") from None
+        if not isinstance(pub, X25519PublicKey):
+            raise StoreError("The recovery public key must be an X25519 key "
+                             "(make one with `tideover recovery keygen`).")
+        eph = X25519PrivateKey.generate()
+        kek = _recovery_kek(eph.exchange(pub), self._aad("recovery"))
+        nonce = os.urandom(12)
+        eph_pub = eph.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.recovery = {"alg": "x25519-hkdf-sha256-aes256gcm", "ephemeral": _b64(eph_pub),
+                         "nonce": _b64(nonce),
+                         "wrapped": _b64(AESGCM(kek).encrypt(nonce, data_key, self._aad("recovery")))}
+
+    def unwrap_with_recovery(self, recovery_private_pem: bytes, passphrase: bytes | None) -> bytes:
+        if not self.recovery:
+            raise StoreError("This workstation was set up without a site recovery key.")
+        try:
+            priv = serialization.load_pem_private_key(recovery_private_pem, passphrase)
+        except (ValueError, TypeError) as err:
+            raise WrongPassword(f"Cannot read the recovery private key: {err}") from None
+        if not isinstance(priv, X25519PrivateKey):
+            raise StoreError("The recovery private key must be an X25519 key.")
+        eph = X25519PublicKey.from_public_bytes(_unb64(self.recovery["ephemeral"]))
+        kek = _recovery_kek(priv.exchange(eph), self._aad("recovery"))
+        try:
+            return AESGCM(kek).decrypt(_unb64(self.recovery["nonce"]), _unb64(self.recovery["wrapped"]),
+                                       self._aad("recovery"))
+        except InvalidTag:
+            raise WrongPassword("That recovery key does not belong to this workstation's site.") from None
+
+    # -- file ------------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {"version": KEYRING_VERSION, "site_id": self.site_id, "unit_id": self.unit_id,
+                "device_id": self.device_id, "policy": self.policy, "recovery": self.recovery,
+                "pending_failures": self.pending_failures,
+                "users": {u: vars(k) for u, k in sorted(self.users.items())}}
+
+    def save(self, path: Path) -> None:
+        """Write atomically (temp file, fsync, rename) so a crash leaves the old or new file whole."""
+        tmp = path.with_suffix(".tmp")
+        data = json.dumps(self.to_json(), indent=1).encode()
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+    @classmethod
+    def load(cls, path: Path) -> Keyring:
+        try:
+            raw = json.loads(path.read_text())
+            users = {u: UserKey(**k) for u, k in raw["users"].items()}
+            return cls(raw["site_id"], raw["unit_id"], raw["device_id"], users, raw.get("recovery"),
+                       raw.get("policy") or {}, raw.get("pending_failures") or [])
+        except FileNotFoundError:
+            raise
+        except (ValueError, KeyError, TypeError) as err:
+            raise WrongStore(f"The keyring file {path} is damaged ({err.__class__.__name__}); "
+                             f"restore it from backup or recover with the site recovery key.") from None
+
+
+def _recovery_kek(shared: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(shared)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_recovery_keypair(passphrase: bytes | None) -> tuple[bytes, bytes]:
+    """A new site recovery key pair as (private PEM, public PEM); the private one for IT's safe."""
+    priv = X25519PrivateKey.generate()
+    enc = (serialization.BestAvailableEncryption(passphrase) if passphrase
+           else serialization.NoEncryption())
+    priv_pem = priv.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+    pub_pem = priv.public_key().public_bytes(serialization.Encoding.PEM,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+    return priv_pem, pub_pem

@@ -1,0 +1,133 @@
+"""Schema migrations: small functions applied in order, each once, recorded in ``migrations``.
+
+Add a step with ``@migration(N)``; never edit a step that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+from sync.clock import iso, utc_now
+
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = []
+
+
+def migration(number: int):
+    def register(fn: Callable[[sqlite_utils.Database], None]):
+        MIGRATIONS.append((number, fn.__name__, fn))
+        MIGRATIONS.sort(key=lambda m: m[0])
+        return fn
+
+    return register
+
+
+def apply_migrations(db: sqlite_utils.Database) -> list[str]:
+    """Apply every migration not yet recorded, each in its own transaction; return their names."""
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+               " applied_at TEXT NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT number FROM migrations").fetchall()}
+    applied = []
+    for number, name, step in MIGRATIONS:
+        if number in done:
+            continue
+        with db.conn:
+            step(db)
+            db.execute("INSERT INTO migrations (number, name, applied_at) VALUES (?, ?, ?)",
+                       [number, name, iso(utc_now())])
+        applied.append(name)
+    return applied
+
+
+@migration(1)
+def event_log_and_projections(db: sqlite_utils.Database) -> None:
+    db.executescript("""
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+    -- The system of record. Rows are never changed or removed (see the triggers).
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        device_id TEXT NOT NULL,
+        device_seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        task_id TEXT,
+        hlc TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (device_id, device_seq)
+    );
+    CREATE INDEX events_by_task ON events (task_id) WHERE task_id IS NOT NULL;
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only: corrections are new events'); END;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only: corrections are new events'); END;
+
+    -- Per-event sync state of this device's own events, beside the log.
+    CREATE TABLE sync_state (
+        event_id TEXT PRIMARY KEY,
+        device_seq INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'synced', 'quarantined', 'rejected')),
+        result TEXT,
+        reason TEXT,
+        updated_at TEXT
+    );
+    CREATE INDEX sync_state_pending ON sync_state (state, device_seq);
+
+    -- Signed heads of this device's chain, written at each sync and lock.
+    CREATE TABLE checkpoints (
+        id INTEGER PRIMARY KEY,
+        device_seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        signed_at TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        why TEXT NOT NULL
+    );
+
+    -- Projections: rebuilt from events by projections.rebuild().
+    CREATE TABLE tasks (
+        task_id TEXT PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        patient_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        priority TEXT NOT NULL,
+        destination TEXT,
+        version INTEGER NOT NULL,
+        correlation_id TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        answers TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        back_entry INTEGER NOT NULL DEFAULT 0,
+        needs_review INTEGER NOT NULL DEFAULT 0,
+        review_reason TEXT,
+        notes INTEGER NOT NULL DEFAULT 0,
+        last_order TEXT NOT NULL,
+        last_event_id TEXT NOT NULL
+    );
+    CREATE INDEX tasks_by_workflow_status ON tasks (workflow, status);
+    CREATE TABLE patients (
+        patient_id TEXT PRIMARY KEY,
+        mrn TEXT,
+        family TEXT NOT NULL,
+        given TEXT NOT NULL,
+        birth_date TEXT,
+        sex TEXT,
+        location TEXT,
+        temporary INTEGER NOT NULL DEFAULT 0,
+        linked_to TEXT,
+        as_of TEXT NOT NULL
+    );
+    CREATE TABLE users (
+        user_id TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        added_at TEXT NOT NULL
+    );
+    """)

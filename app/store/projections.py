@@ -1,0 +1,211 @@
+"""Projections (tasks, patients, users) as a fold over events: one code path for live and rebuild.
+
+``fold_task`` is a pure function. ``Projector`` applies events to the projection tables,
+keeping a small cache of task rows so a rebuild does not read and write one row per event.
+
+Ordering: events of a task are folded in HLC order (then device id, device seq), on every
+device, so two workstations that hold the same events show the same task. An event that arrives
+after a later one of the same task (pulled from another device) makes the task be folded again
+from all its events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+
+import sqlite_utils
+
+from sync.canonical import canonical_json
+from sync.taskstate import INITIAL_STATUS
+
+PROJECTION_TABLES = ("tasks", "patients", "users")
+TASK_COLUMNS = ("task_id", "workflow", "patient_id", "status", "priority", "destination", "version",
+                "correlation_id", "summary", "answers", "created_at", "occurred_at", "updated_at",
+                "created_by", "updated_by", "mode", "back_entry", "needs_review", "review_reason",
+                "notes", "last_order", "last_event_id")
+
+
+def order_key(body: dict) -> str:
+    """Text that sorts events of a task in their deterministic fold order."""
+    return f"{body['hlc']}|{body['device_id']}|{body['device_seq']:012d}"
+
+
+def fold_task(row: dict | None, body: dict) -> dict | None:
+    """The task row after one more event of that task (pure: returns a new dict)."""
+    kind, p = body["type"], body["payload"]
+    actor = body["actor"]["user_id"]
+    if kind == "task.created":
+        return {
+            "task_id": body["task_id"], "workflow": body["workflow"], "patient_id": p["patient_id"],
+            "status": p.get("status") or INITIAL_STATUS, "priority": p.get("priority") or "routine",
+            "destination": body.get("destination"), "version": 1,
+            "correlation_id": body["correlation_id"], "summary": p.get("summary", ""),
+            "answers": canonical_json(p["answers"]), "created_at": body["recorded_at"],
+            "occurred_at": body["occurred_at"], "updated_at": body["recorded_at"],
+            "created_by": actor, "updated_by": actor, "mode": body["mode"],
+            "back_entry": 1 if p.get("back_entry_reason") or p.get("paper_form") else 0,
+            "needs_review": 0, "review_reason": None, "notes": 0,
+            "last_order": order_key(body), "last_event_id": body["event_id"],
+        }
+    if row is None:
+        return None  # an event for a task whose creation has not arrived yet; refolded later
+    row = dict(row)
+    stale = body.get("base_version") is not None and body["base_version"] != row["version"]
+    if kind == "task.transitioned":
+        if p["from_status"] != row["status"] or stale:
+            row["needs_review"] = 1
+            row["review_reason"] = (f"status changed on two workstations: {p['from_status']} -> "
+                                    f"{p['to_status']} while the task was {row['status']}")
+        row["status"] = p["to_status"]
+        if p.get("priority"):
+            row["priority"] = p["priority"]
+        if body.get("destination"):
+            row["destination"] = body["destination"]
+    elif kind == "task.answers_updated":
+        if stale:
+            row["needs_review"] = 1
+            row["review_reason"] = "answers edited on two workstations"
+        row["answers"] = canonical_json(p["answers"])
+        row["summary"] = p.get("summary") or row["summary"]
+    elif kind == "task.note_added":
+        row["notes"] += 1
+    elif kind == "conflict.resolved":
+        row["needs_review"], row["review_reason"] = 0, None
+    row["version"] += 1
+    row["updated_at"], row["updated_by"] = body["recorded_at"], actor
+    row["last_order"], row["last_event_id"] = order_key(body), body["event_id"]
+    return row
+
+
+class Projector:
+    """Applies event bodies to the projection tables of one database, inside the caller's transaction."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+        self._tasks: dict[str, dict | None] = {}
+        self._dirty: set[str] = set()
+
+    def apply(self, body: dict, seq: int) -> None:
+        """Apply one event, stored at local ``seq``, as the state was when it arrived."""
+        kind = body["type"]
+        if body.get("task_id") and (kind.startswith("task.") or kind == "conflict.resolved"):
+            self._apply_task(body, seq)
+        elif kind == "census.loaded":
+            self._census(body)
+        elif kind == "patient.temp_registered":
+            self._upsert_patient(body["payload"]["patient"], body["recorded_at"], temporary=1)
+        elif kind == "patient.linked":
+            p = body["payload"]
+            self.db.execute("UPDATE patients SET linked_to = ? WHERE patient_id = ?",
+                            [p["patient_id"], p["temp_patient_id"]])
+        elif kind == "user.added":
+            p = body["payload"]
+            self.db.execute("INSERT OR REPLACE INTO users (user_id, display_name, role, active, added_at)"
+                            " VALUES (?, ?, ?, 1, ?)",
+                            [p["user_id"], p["display_name"], p["role"], body["recorded_at"]])
+        elif kind == "user.status_changed":
+            p = body["payload"]
+            self.db.execute("UPDATE users SET active = ? WHERE user_id = ?", [int(p["active"]), p["user_id"]])
+
+    def flush(self) -> None:
+        """Write cached task rows; call before the transaction commits."""
+        rows = [self._tasks[t] for t in self._dirty if self._tasks.get(t) is not None]
+        if rows:
+            cols = ", ".join(TASK_COLUMNS)
+            marks = ", ".join("?" for _ in TASK_COLUMNS)
+            self.db.conn.executemany(f"INSERT OR REPLACE INTO tasks ({cols}) VALUES ({marks})",
+                                     [[r[c] for c in TASK_COLUMNS] for r in rows])
+        self._dirty.clear()
+
+    def forget(self) -> None:
+        """Drop the cache (after a rollback, or between rebuild chunks)."""
+        self._tasks.clear()
+        self._dirty.clear()
+
+    def _task(self, task_id: str) -> dict | None:
+        if task_id not in self._tasks:
+            cur = self.db.execute(f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE task_id = ?", [task_id])
+            found = cur.fetchone()
+            self._tasks[task_id] = dict(zip(TASK_COLUMNS, found, strict=True)) if found else None
+        return self._tasks[task_id]
+
+    def _apply_task(self, body: dict, seq: int) -> None:
+        task_id = body["task_id"]
+        row = self._task(task_id)
+        if row is None and body["type"] != "task.created":
+            return  # its creation has not arrived yet; the task is folded whole when it does
+        if row is None and self._has_earlier_events(task_id, seq):
+            self._tasks[task_id] = self._refold(task_id, seq, extra=body)
+        elif row is None or order_key(body) > row["last_order"]:
+            self._tasks[task_id] = fold_task(row, body)
+        else:
+            self._tasks[task_id] = self._refold(task_id, seq, extra=body)
+        self._dirty.add(task_id)
+
+    def _has_earlier_events(self, task_id: str, seq: int) -> bool:
+        return self.db.execute("SELECT 1 FROM events WHERE task_id = ? AND seq < ? LIMIT 1",
+                               [task_id, seq]).fetchone() is not None
+
+    def _refold(self, task_id: str, seq: int, extra: dict) -> dict | None:
+        bodies = {b["event_id"]: b for b in (json.loads(r[0]) for r in self.db.execute(
+            "SELECT body FROM events WHERE task_id = ? AND seq <= ?", [task_id, seq]).fetchall())}
+        bodies[extra["event_id"]] = extra
+        row = None
+        for body in sorted(bodies.values(), key=order_key):
+            if body["type"] != "task.created" or row is None:
+                row = fold_task(row, body)
+        return row
+
+    def _census(self, body: dict) -> None:
+        for patient in body["payload"]["patients"]:
+            self._upsert_patient(patient, body["payload"]["as_of"], temporary=0)
+
+    def _upsert_patient(self, p: dict, as_of: str, *, temporary: int) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO patients (patient_id, mrn, family, given, birth_date, sex, location,"
+            " temporary, linked_to, as_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+            " (SELECT linked_to FROM patients WHERE patient_id = ?), ?)",
+            [p["patient_id"], p.get("mrn"), p["family"], p["given"], p.get("birth_date"), p.get("sex"),
+             p.get("location"), temporary, p["patient_id"], as_of])
+
+
+def rebuild(db: sqlite_utils.Database, chunk: int = 20000) -> int:
+    """Drop every projection row and fold all events again, in arrival order. Returns events applied."""
+    projector = Projector(db)
+    applied = 0
+    with db.conn:
+        for table in PROJECTION_TABLES:
+            db.execute(f"DELETE FROM {table}")
+        last = 0
+        while True:
+            rows = db.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                              [last, chunk]).fetchall()
+            if not rows:
+                break
+            for seq, body in rows:
+                projector.apply(json.loads(body), seq)
+                last = seq
+            applied += len(rows)
+            projector.flush()
+            projector.forget()
+    return applied
+
+
+def digest(db: sqlite_utils.Database) -> str:
+    """SHA-256 over every projection row in key order: equal digests mean equal projections."""
+    h = hashlib.sha256()
+    for table in PROJECTION_TABLES:
+        pk = {"tasks": "task_id", "patients": "patient_id", "users": "user_id"}[table]
+        cur = db.execute(f"SELECT * FROM {table} ORDER BY {pk}")
+        names = [d[0] for d in cur.description]
+        h.update(table.encode())
+        for row in cur:
+            h.update(canonical_json(dict(zip(names, row, strict=True))).encode())
+    return h.hexdigest()
+
+
+def iter_bodies(rows: Iterable[tuple]) -> Iterable[dict]:
+    for (body,) in rows:
+        yield json.loads(body)

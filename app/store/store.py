@@ -1,0 +1,455 @@
+"""The encrypted workstation store: one SQLCipher file, its keyring, the event log and projections.
+
+``Store.create`` sets up a workstation; ``Store.open`` unlocks it for one user. Everything that
+changes data goes through ``Store.record`` (or ``record_many``): one transaction that chains,
+appends, marks the event pending sync and updates the projections.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from sync.canonical import GENESIS_HASH
+from sync.checkpoint import (
+    Checkpoint,
+    load_private_key,
+    new_signing_key,
+    private_key_bytes,
+    public_key_text,
+    sign_checkpoint,
+)
+from sync.clock import Clock
+from sync.errors import ChainBroken
+from sync.events import Actor, Event, new_id, seal, verify_chain
+
+from .database import DB_NAME, KEYRING_NAME, open_encrypted, store_errors
+from .errors import (
+    AccountLocked,
+    AlreadyInitialized,
+    NotInitialized,
+    NotPermitted,
+    StoreError,
+    TooSoon,
+    WrongPassword,
+    WrongStore,
+)
+from .keyring import BREAK_GLASS_ID, Keyring
+from .migrations import apply_migrations
+from .passwords import check_new_password
+from .projections import Projector, digest, rebuild
+
+SYSTEM_ACTOR = {"user_id": "system", "display_name": "Tideover workstation", "role": "admin"}
+DEFAULT_SETTINGS = {"min_password_length": 15, "lockout_limit": 10, "auto_lock_seconds": 300,
+                    "mode": "downtime"}
+
+
+def unlock_delay(failed_count: int) -> float:
+    """Seconds before the next try after ``failed_count`` failures: none for two, then doubling to 5 min."""
+    return 0.0 if failed_count < 3 else float(min(2 ** (failed_count - 3), 300))
+
+
+@dataclass(frozen=True)
+class Head:
+    device_seq: int
+    hash: str
+
+
+class Store:
+    """An unlocked workstation store, signed in as ``actor``. Not thread-safe: one worker uses it."""
+
+    def __init__(self, data_dir: Path, db: sqlite_utils.Database, keyring: Keyring, actor: Actor,
+                 clock: Clock, data_key: bytes):
+        self.data_dir, self.db, self.keyring, self.actor, self.clock = data_dir, db, keyring, actor, clock
+        self._data_key = data_key  # kept to wrap the key for users added in this session
+        meta = self.meta()
+        self.site_id, self.unit_id, self.device_id = meta["site_id"], meta["unit_id"], meta["device_id"]
+        self.settings = {**DEFAULT_SETTINGS, **json.loads(meta.get("settings", "{}"))}
+        self._signing_key = load_private_key(bytes.fromhex(meta["signing_key"]))
+        self._projector = Projector(db)
+        self._head = self._read_head()
+
+    # -- setting up and unlocking ------------------------------------------------------------
+    @classmethod
+    def create(cls, data_dir: Path, *, site_id: str, unit_id: str, admin_id: str, admin_name: str,
+               password: str, recovery_public_pem: bytes | None = None, settings: dict | None = None,
+               clock: Clock | None = None) -> tuple[Store, str]:
+        """Set up a new workstation store; returns it and the one-time break-glass code."""
+        clock = clock or Clock()
+        data_dir = Path(data_dir)
+        settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        if not 1 <= int(settings["lockout_limit"]) <= 100:
+            raise StoreError("The lockout limit must be between 1 and 100 failed unlocks.")
+        check_new_password(password, min_length=int(settings["min_password_length"]),
+                           context=(admin_id, admin_name, site_id, unit_id))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if (data_dir / KEYRING_NAME).exists() or (data_dir / DB_NAME).exists():
+            raise AlreadyInitialized(f"{data_dir} already holds a Tideover store.")
+        device_id = new_id()
+        data_key = secrets.token_bytes(32)
+        break_glass = "-".join(secrets.token_hex(3).upper() for _ in range(5))
+        keyring = Keyring(site_id, unit_id, device_id,
+                          policy={"lockout_limit": int(settings["lockout_limit"]),
+                                  "min_password_length": int(settings["min_password_length"])})
+        keyring.add_user(admin_id, password, data_key)
+        keyring.add_user(BREAK_GLASS_ID, break_glass, data_key)
+        if recovery_public_pem:
+            keyring.seal_to_recovery(data_key, recovery_public_pem)
+        db = open_encrypted(data_dir / DB_NAME, data_key)
+        apply_migrations(db)
+        key = new_signing_key()
+        with db.conn:
+            db["meta"].insert_all([
+                {"key": "site_id", "value": site_id}, {"key": "unit_id", "value": unit_id},
+                {"key": "device_id", "value": device_id},
+                {"key": "signing_key", "value": private_key_bytes(key).hex()},
+                {"key": "settings", "value": json.dumps(settings)},
+                {"key": "created_at", "value": clock.now_iso()},
+            ])
+        keyring.save(data_dir / KEYRING_NAME)
+        admin = Actor(user_id=admin_id, display_name=admin_name, role="admin")
+        store = cls(data_dir, db, keyring, admin, clock, data_key)
+        store.record("device.initialized", {"public_key": public_key_text(key),
+                                            "recovery_wrapped": bool(recovery_public_pem),
+                                            "settings": settings}, actor=SYSTEM_ACTOR)
+        store.record("user.added", {"user_id": admin_id, "display_name": admin_name, "role": "admin"})
+        store.record("access.sign_in", {"method": "password"})
+        return store, break_glass
+
+    @classmethod
+    def open(cls, data_dir: Path, user_id: str, password: str, clock: Clock | None = None) -> Store:
+        """Unlock for ``user_id``; failures are counted, slowed and recorded (see keyring.py)."""
+        clock = clock or Clock()
+        data_dir = Path(data_dir)
+        keyring = _load_keyring(data_dir)
+        data_key = _unwrap_counted(data_dir, keyring, user_id, password, clock)
+        db = _open_db(data_dir, keyring, data_key)
+        actor = _actor_for(db, user_id)
+        store = cls(data_dir, db, keyring, actor, clock, data_key)
+        store._record_pending_failures()
+        store.record("access.sign_in", {"method": "password"})
+        return store
+
+    @classmethod
+    def open_break_glass(cls, data_dir: Path, code: str, reason: str, user_name: str,
+                         clock: Clock | None = None) -> Store:
+        """Emergency unlock with the sealed break-glass code; the sign-in is flagged for review."""
+        if len((reason or "").strip()) < 10:
+            raise NotPermitted("Break-glass access needs a reason of at least 10 characters.")
+        if not (user_name or "").strip():
+            raise NotPermitted("Break-glass access needs the name of the person using it.")
+        clock = clock or Clock()
+        keyring = _load_keyring(Path(data_dir))
+        data_key = _unwrap_counted(Path(data_dir), keyring, BREAK_GLASS_ID, code, clock)
+        db = _open_db(Path(data_dir), keyring, data_key)
+        actor = Actor(user_id=BREAK_GLASS_ID, display_name=f"Break-glass: {user_name.strip()}"[:120],
+                      role="nurse")
+        store = cls(Path(data_dir), db, keyring, actor, clock, data_key)
+        store._record_pending_failures()
+        store.record("access.sign_in", {"method": "break_glass", "reason": reason.strip()})
+        return store
+
+    @classmethod
+    def recover(cls, data_dir: Path, recovery_private_pem: bytes, passphrase: bytes | None,
+                new_admin_id: str, new_admin_name: str, new_password: str,
+                clock: Clock | None = None) -> Store:
+        """IT recovery: open with the site recovery key and enroll a new admin user."""
+        clock = clock or Clock()
+        keyring = _load_keyring(Path(data_dir))
+        data_key = keyring.unwrap_with_recovery(recovery_private_pem, passphrase)
+        db = _open_db(Path(data_dir), keyring, data_key)
+        check_new_password(new_password, min_length=int(keyring.policy.get("min_password_length", 15)),
+                           context=(new_admin_id, new_admin_name))
+        keyring.add_user(new_admin_id, new_password, data_key)
+        keyring.save(Path(data_dir) / KEYRING_NAME)
+        store = cls(Path(data_dir), db, keyring, Actor(**SYSTEM_ACTOR), clock, data_key)
+        store.record("user.added", {"user_id": new_admin_id, "display_name": new_admin_name, "role": "admin"})
+        store.actor = Actor(user_id=new_admin_id, display_name=new_admin_name, role="admin")
+        store.record("access.sign_in", {"method": "password", "reason": "site recovery key"})
+        return store
+
+    def close(self, why: str = "exit") -> None:
+        if self.db is None:
+            return
+        try:
+            self.record("access.locked", {"why": why})
+            self.checkpoint("lock")
+        finally:
+            self.db.conn.close()
+            self.db = None
+
+    # -- users ------------------------------------------------------------------------------
+    def add_user(self, user_id: str, display_name: str, role: str, password: str) -> None:
+        self.require_role("admin")
+        if self.db.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchone() or \
+                user_id in self.keyring.users:
+            raise StoreError(f"There is already a user '{user_id}'.")
+        check_new_password(password, min_length=int(self.settings["min_password_length"]),
+                           context=(user_id, display_name, self.site_id, self.unit_id))
+        data_key = self._data_key
+        self.record("user.added", {"user_id": user_id, "display_name": display_name, "role": role})
+        self.keyring.add_user(user_id, password, data_key)
+        self.keyring.save(self.data_dir / KEYRING_NAME)
+
+    def unlock_account(self, user_id: str) -> None:
+        """Clear a user's failed-unlock lock (admin only)."""
+        self.require_role("admin")
+        uk = self.keyring.users.get(user_id)
+        if uk is None:
+            raise StoreError(f"There is no user '{user_id}'.")
+        uk.failed_count, uk.not_before, uk.locked = 0, 0.0, False
+        self.keyring.save(self.data_dir / KEYRING_NAME)
+        self.record("user.status_changed", {"user_id": user_id, "active": True,
+                                            "reason": "account unlocked by admin"})
+
+    def require_role(self, *roles: str) -> None:
+        if self.actor.role not in roles:
+            raise NotPermitted(f"Only a {' or '.join(r.replace('_', ' ') for r in roles)} may do this; "
+                               f"you are signed in as {self.actor.role.replace('_', ' ')}.")
+
+    # -- recording events -------------------------------------------------------------------
+    def record(self, type: str, payload: dict, *, actor: dict | Actor | None = None, **fields) -> Event:
+        """Chain, append and project one event in one transaction; return it once it is durable."""
+        return self.record_many([(type, payload, actor, fields)])[0]
+
+    def record_many(self, items: list[tuple[str, dict, dict | Actor | None, dict]]) -> list[Event]:
+        """Record several events in one transaction: all of them, or (on any error) none."""
+        head = self._head
+        events: list[Event] = []
+        for type_, payload, actor, fields in items:
+            events.append(self._seal(type_, payload, actor, fields, head))
+            head = Head(events[-1].device_seq, events[-1].hash)
+        with store_errors():
+            try:
+                with self.db.conn:
+                    for ev in events:
+                        self._append(ev, pending=True)
+                    self._projector.flush()
+            finally:
+                self._projector.forget()
+        self._head = head
+        return events
+
+    def _seal(self, type_: str, payload: dict, actor, fields: dict, head: Head) -> Event:
+        actor = actor or self.actor
+        actor = actor.model_dump() if isinstance(actor, Actor) else actor
+        now = self.clock.now_iso()
+        base = {
+            "event_id": new_id(), "type": type_, "site_id": self.site_id, "unit_id": self.unit_id,
+            "device_id": self.device_id, "device_seq": head.device_seq + 1, "actor": actor,
+            "occurred_at": now, "recorded_at": now, "hlc": self.clock.tick(),
+            "source": f"workstation:{self.device_id}", "correlation_id": fields.get("task_id") or new_id(),
+            "mode": self.settings.get("mode", "downtime"), "payload": payload,
+        }
+        base.update({k: v for k, v in fields.items() if v is not None})
+        return seal(base, head.hash)
+
+    def _append(self, ev: Event, *, pending: bool) -> int:
+        body = ev.canonical()
+        cur = self.db.conn.execute(
+            "INSERT INTO events (event_id, device_id, device_seq, type, task_id, hlc, hash, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [ev.event_id, ev.device_id, ev.device_seq, ev.type, ev.task_id, ev.hlc, ev.hash, body])
+        seq = cur.lastrowid
+        if pending:
+            self.db.conn.execute("INSERT INTO sync_state (event_id, device_seq, state) VALUES (?, ?, 'pending')",
+                                 [ev.event_id, ev.device_seq])
+        self._projector.apply(json.loads(body), seq)
+        return seq
+
+    def ingest_remote(self, bodies: list[dict]) -> int:
+        """Store events pulled from the central (other devices) and project them. Returns new ones."""
+        from sync.events import parse_event
+
+        new = 0
+        with store_errors():
+            try:
+                with self.db.conn:
+                    for body in bodies:
+                        ev = parse_event(body)
+                        if ev.device_id == self.device_id:
+                            continue
+                        if self.db.execute("SELECT 1 FROM events WHERE event_id = ?", [ev.event_id]).fetchone():
+                            continue
+                        self.clock.observe(ev.hlc)
+                        self._append(ev, pending=False)
+                        new += 1
+                    self._projector.flush()
+            finally:
+                self._projector.forget()
+        return new
+
+    def _record_pending_failures(self) -> None:
+        if not self.keyring.pending_failures:
+            return
+        items = [("access.unlock_failed", f, SYSTEM_ACTOR, {}) for f in self.keyring.pending_failures]
+        self.record_many(items)
+        self.keyring.pending_failures = []
+        self.keyring.save(self.data_dir / KEYRING_NAME)
+
+    # -- chain, checkpoints, audit ----------------------------------------------------------
+    def _read_head(self) -> Head:
+        row = self.db.execute("SELECT device_seq, hash FROM events WHERE device_id = ? "
+                              "ORDER BY device_seq DESC LIMIT 1", [self.device_id]).fetchone()
+        return Head(row[0], row[1]) if row else Head(0, GENESIS_HASH)
+
+    @property
+    def head(self) -> Head:
+        return self._head
+
+    @property
+    def public_key(self) -> str:
+        return public_key_text(self._signing_key)
+
+    def checkpoint(self, why: str) -> Checkpoint:
+        """Sign the current chain head and keep the signature (at each sync and lock)."""
+        cp = sign_checkpoint(self._signing_key, self.device_id, self._head.device_seq, self._head.hash,
+                             self.clock.now_iso())
+        with store_errors(), self.db.conn:
+            self.db.execute("INSERT INTO checkpoints (device_seq, hash, signed_at, signature, why)"
+                            " VALUES (?, ?, ?, ?, ?)", [cp.device_seq, cp.hash, cp.signed_at, cp.signature, why])
+        return cp
+
+    def verify(self) -> int:
+        """Check every device's chain and this device's latest signed checkpoint; return events checked.
+
+        Raises ChainBroken naming the first bad event.
+        """
+        from sync.checkpoint import verify_checkpoint
+
+        total = 0
+        with store_errors():
+            devices = [r[0] for r in self.db.execute("SELECT DISTINCT device_id FROM events").fetchall()]
+            for device in sorted(devices):
+                rows = self.db.conn.execute(
+                    "SELECT body, hash, device_seq, event_id FROM events WHERE device_id = ? ORDER BY device_seq",
+                    [device])
+                total += verify_chain(_checked_bodies(rows))
+            cp = self.db.execute("SELECT device_seq, hash, signed_at, signature FROM checkpoints "
+                                 "ORDER BY id DESC LIMIT 1").fetchone()
+        if cp:
+            checkpoint = Checkpoint(device_id=self.device_id, device_seq=cp[0], hash=cp[1], signed_at=cp[2],
+                                    signature=cp[3])
+            verify_checkpoint(checkpoint, self.public_key)
+            row = self.db.execute("SELECT hash FROM events WHERE device_id = ? AND device_seq = ?",
+                                  [self.device_id, cp[0]]).fetchone()
+            if row is None or row[0] != cp[1]:
+                raise ChainBroken(f"The signed checkpoint at seq {cp[0]} no longer matches the log: "
+                                  f"events were removed or replaced.", device_id=self.device_id,
+                                  device_seq=cp[0])
+        return total
+
+    def rebuild_projections(self) -> tuple[str, str, int]:
+        """Rebuild projections from events; returns (digest before, digest after, events applied)."""
+        with store_errors():
+            before = digest(self.db)
+            count = rebuild(self.db)
+            return before, digest(self.db), count
+
+    def projection_digest(self) -> str:
+        return digest(self.db)
+
+    # -- reading ----------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        with store_errors():
+            return {k: v for k, v in self.db.execute("SELECT key, value FROM meta").fetchall()}
+
+    def set_meta(self, key: str, value: str) -> None:
+        with store_errors(), self.db.conn:
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
+
+    def query(self, sql: str, params: list | tuple = ()) -> list[dict]:
+        """Rows as dicts. For the services layer's read queries; writes go through ``record``."""
+        with store_errors():
+            cur = self.db.execute(sql, list(params))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def iter_event_bodies(self, where: str = "", params: list | tuple = ()) -> Iterator[str]:
+        with store_errors():
+            cur = self.db.conn.execute(f"SELECT body FROM events {where} ORDER BY seq", list(params))
+            for (body,) in cur:
+                yield body
+
+
+def _checked_bodies(rows) -> Iterator[dict]:
+    for body, stored_hash, device_seq, event_id in rows:
+        parsed = json.loads(body)
+        if parsed.get("hash") != stored_hash or parsed.get("device_seq") != device_seq or \
+                parsed.get("event_id") != event_id:
+            raise ChainBroken(f"Event {event_id} (seq {device_seq}): its indexed columns disagree with its "
+                              f"body; the row was edited.", device_seq=device_seq, event_id=event_id)
+        yield parsed
+
+
+def _load_keyring(data_dir: Path) -> Keyring:
+    try:
+        return Keyring.load(data_dir / KEYRING_NAME)
+    except FileNotFoundError:
+        raise NotInitialized(f"No Tideover store in {data_dir}; set one up with `tideover init`.") from None
+
+
+def _unwrap_counted(data_dir: Path, keyring: Keyring, user_id: str, password: str, clock: Clock) -> bytes:
+    now = clock.now().timestamp()
+    uk = keyring.users.get(user_id)
+    if uk is not None and uk.locked:
+        raise AccountLocked(f"The account '{user_id}' is locked after too many failed unlocks; "
+                            f"an admin can unlock it (`tideover user unlock {user_id}`), or use break-glass.")
+    if uk is not None and uk.not_before > now:
+        wait = uk.not_before - now
+        raise TooSoon(f"Too many failed unlocks: wait {wait:.0f} s before trying again.", retry_after=wait)
+    try:
+        data_key = keyring.unwrap(user_id, password)
+    except WrongPassword:
+        limit = int(keyring.policy.get("lockout_limit", 10))
+        count = 1
+        if uk is not None:
+            uk.failed_count += 1
+            count = uk.failed_count
+            uk.not_before = now + unlock_delay(count)
+            uk.locked = count >= limit
+        keyring.pending_failures.append({"user_id": user_id, "attempted_at": clock.now_iso(),
+                                         "failed_count": count, "locked": bool(uk and uk.locked)})
+        keyring.save(data_dir / KEYRING_NAME)
+        if uk is not None and uk.locked:
+            raise AccountLocked(f"Wrong password. The account '{user_id}' is now locked after {count} "
+                                f"failed unlocks; an admin can unlock it.") from None
+        left = f" ({limit - count} tries left before the account locks)" if uk is not None else ""
+        raise WrongPassword(f"Unknown user or wrong password{left}.") from None
+    if uk is not None and (uk.failed_count or uk.not_before):
+        uk.failed_count, uk.not_before = 0, 0.0
+        keyring.save(data_dir / KEYRING_NAME)
+    return data_key
+
+
+def _open_db(data_dir: Path, keyring: Keyring, data_key: bytes) -> sqlite_utils.Database:
+    path = data_dir / DB_NAME
+    if not path.exists():
+        raise WrongStore(f"{path} is missing; restore it from backup or set up the workstation again.")
+    db = open_encrypted(path, data_key)
+    try:
+        with store_errors():
+            apply_migrations(db)
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    except Exception:
+        db.conn.close()
+        raise
+    if meta.get("site_id") != keyring.site_id or meta.get("device_id") != keyring.device_id:
+        db.conn.close()
+        raise WrongStore(f"{path} belongs to site {meta.get('site_id')!r}, not to this workstation's "
+                         f"site {keyring.site_id!r}.")
+    return db
+
+
+def _actor_for(db: sqlite_utils.Database, user_id: str) -> Actor:
+    row = db.execute("SELECT display_name, role, active FROM users WHERE user_id = ?", [user_id]).fetchone()
+    if row is None:
+        raise WrongStore(f"The user '{user_id}' has a key but no user record; the store is inconsistent.")
+    if not row[2]:
+        raise AccountLocked(f"The account '{user_id}' is deactivated.")
+    return Actor(user_id=user_id, display_name=row[0], role=row[1])

@@ -1,0 +1,79 @@
+"""One clock for the whole system: wall time plus a hybrid logical clock (HLC).
+
+The HLC orders events across devices even when their wall clocks disagree a little. Its text
+form sorts lexically in causal order: ``<wall ms, 13 digits>.<counter, 5 digits>``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """RFC 3339 UTC text with milliseconds, the only time format on the wire and on disk."""
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Clock:
+    """Wall clock and HLC. Pass a ``now`` function for exact, time-independent tests."""
+
+    def __init__(self, now: Callable[[], datetime] = utc_now):
+        self._now = now
+        self._last_ms = 0
+        self._counter = 0
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        return self._now()
+
+    def now_iso(self) -> str:
+        return iso(self._now())
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def tick(self) -> str:
+        """Next HLC value for a local event."""
+        with self._lock:
+            wall = int(self._now().timestamp() * 1000)
+            if wall > self._last_ms:
+                self._last_ms, self._counter = wall, 0
+            else:
+                self._counter += 1
+            return format_hlc(self._last_ms, self._counter)
+
+    def observe(self, remote_hlc: str) -> None:
+        """Move the clock past an HLC seen on another device's event."""
+        ms, counter = parse_hlc(remote_hlc)
+        with self._lock:
+            if (ms, counter) > (self._last_ms, self._counter):
+                self._last_ms, self._counter = ms, counter
+
+
+class FakeClock(Clock):
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime):
+        self.current = start
+        super().__init__(lambda: self.current)
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.current = self.current + timedelta(seconds=seconds)
+
+
+def format_hlc(ms: int, counter: int) -> str:
+    return f"{ms:013d}.{counter:05d}"
+
+
+def parse_hlc(text: str) -> tuple[int, int]:
+    ms, _, counter = text.partition(".")
+    return int(ms), int(counter or 0)

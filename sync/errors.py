@@ -1,0 +1,43 @@
+"""The error tree shared by the event model, the store and the sync protocol.
+
+Every error has a ``kind`` so the UI and the CLI can show a clear message and tests can assert
+the kind rather than the wording.
+"""
+
+from __future__ import annotations
+
+
+class TideoverError(Exception):
+    """Base of every error Tideover raises on purpose; ``str(err)`` is one line a person can act on."""
+
+    kind = "error"
+
+
+class InvalidEvent(TideoverError):
+    """An event that is malformed or invalid in meaning (unknown type, bad payload)."""
+
+    kind = "invalid_event"
+
+
+class ChainBroken(TideoverError):
+    """A device's hash chain does not link: an event was edited, removed or reordered."""
+
+    kind = "chain_broken"
+
+    def __init__(self, message: str, *, device_id: str = "", device_seq: int = 0, event_id: str = ""):
+        super().__init__(message)
+        self.device_id = device_id
+        self.device_seq = device_seq
+        self.event_id = event_id
+
+
+class BadSignature(TideoverError):
+    """A checkpoint signature does not verify with the device's public key."""
+
+    kind = "bad_signature"
+
+
+class IllegalTransition(TideoverError):
+    """A task status change that the FHIR Task state machine does not allow."""
+
+    kind = "illegal_transition"

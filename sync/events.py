@@ -1,0 +1,170 @@
+"""The canonical event: one pydantic model that is the contract on disk, on the wire and in bundles.
+
+An event is immutable. Its ``hash`` is SHA-256 over its canonical JSON without the hash, and
+``prev_hash`` links it to the previous event of the same device, so a device's events form a
+chain that any edit, removal or reordering breaks (``verify_chain``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import uuid_utils
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
+
+from .canonical import GENESIS_HASH, canonical_json, event_hash, normalize
+from .errors import ChainBroken, InvalidEvent
+from .payloads import PAYLOADS, Payload, Role
+
+SCHEMA_VERSION = 1
+WORKFLOWS = ("ed_triage", "inpatient_discharge", "med_reconciliation", "referral", "specimen_handoff")
+Workflow = Literal["ed_triage", "inpatient_discharge", "med_reconciliation", "referral", "specimen_handoff"]
+Mode = Literal["live", "downtime", "training", "synthetic"]
+_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
+_ID = r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,63}$"
+
+
+def new_id() -> str:
+    """A UUIDv7: time-ordered, made on the device, the idempotency key everywhere."""
+    return str(uuid_utils.uuid7())
+
+
+class Actor(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: str = Field(min_length=1, max_length=64)
+    display_name: str = Field(min_length=1, max_length=120)
+    role: Role
+    on_behalf_of: str | None = None
+
+
+class Event(BaseModel):
+    """One immutable thing that happened; see ARCHITECTURE.md for each field's meaning."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: str = Field(min_length=36, max_length=36)
+    type: str
+    schema_version: int = SCHEMA_VERSION
+    workflow: Workflow | None = None
+    task_id: str | None = None
+    base_version: int | None = Field(default=None, ge=0)
+    site_id: str = Field(pattern=_ID)
+    unit_id: str = Field(pattern=_ID)
+    device_id: str = Field(min_length=1, max_length=64)
+    device_seq: int = Field(ge=1)
+    actor: Actor
+    occurred_at: str = Field(pattern=_TIME)
+    recorded_at: str = Field(pattern=_TIME)
+    hlc: str = Field(pattern=r"^\d{13}\.\d{5}$")
+    source: str = Field(min_length=1, max_length=120)
+    destination: str | None = Field(default=None, max_length=120)
+    correlation_id: str = Field(min_length=1, max_length=64)
+    causation_id: str | None = None
+    mode: Mode
+    payload: SerializeAsAny[Payload]
+    prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_payload(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("payload"), dict):
+            model = PAYLOADS.get(data.get("type", ""))
+            if model is None:
+                raise ValueError(f"unknown event type {data.get('type')!r}")
+            data = {**data, "payload": model.model_validate(data["payload"])}
+        return data
+
+    @model_validator(mode="after")
+    def _task_fields(self) -> Event:
+        if self.type.startswith("task.") and (self.task_id is None or self.workflow is None):
+            raise ValueError(f"a {self.type} event needs task_id and workflow")
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {self.schema_version} is not supported")
+        return self
+
+    def body(self) -> dict:
+        """The event as the JSON dict that is hashed, stored and sent."""
+        return self.model_dump(mode="json")
+
+    def canonical(self) -> str:
+        return canonical_json(self.body())
+
+
+def seal(fields: dict, prev_hash: str) -> Event:
+    """Make an event from its fields: normalize numbers, link to ``prev_hash``, compute its hash.
+
+    Raises InvalidEvent with a one-line reason when the fields do not form a valid event.
+    """
+    draft = {k: v for k, v in fields.items() if k not in ("hash", "prev_hash")}
+    draft["prev_hash"] = prev_hash
+    draft["hash"] = GENESIS_HASH
+    try:
+        typed = Event.model_validate(draft)
+    except ValidationError as err:
+        raise InvalidEvent(describe_validation(err)) from None
+    body = normalize(typed.model_dump(mode="json"))
+    body.pop("hash")
+    body["hash"] = event_hash(body)
+    return Event.model_validate(body)
+
+
+def parse_event(data: dict | str | bytes) -> Event:
+    """Validate a received event and check that its hash matches its content."""
+    try:
+        raw = json.loads(data) if isinstance(data, (str, bytes)) else data
+        if not isinstance(raw, dict):
+            raise InvalidEvent("An event must be a JSON object.")
+        event = Event.model_validate(raw)
+    except ValidationError as err:
+        raise InvalidEvent(describe_validation(err)) from None
+    except json.JSONDecodeError as err:
+        raise InvalidEvent(f"Not JSON: {err.msg} at line {err.lineno}") from None
+    if recompute_hash(raw) != event.hash:
+        raise ChainBroken(
+            f"Event {event.event_id} does not match its hash: it was changed after it was made.",
+            device_id=event.device_id, device_seq=event.device_seq, event_id=event.event_id,
+        )
+    return event
+
+
+def recompute_hash(body: dict) -> str:
+    """The hash an event body should carry, computed from its other fields."""
+    return event_hash({k: v for k, v in body.items() if k != "hash"})
+
+
+def verify_chain(bodies: Iterable[dict], *, start_seq: int = 1, start_hash: str = GENESIS_HASH) -> int:
+    """Check one device's events, in ``device_seq`` order, form an unbroken chain.
+
+    Returns the count checked; raises ChainBroken naming the first bad event.
+    """
+    expected_seq, prev = start_seq, start_hash
+    count = 0
+    for body in bodies:
+        seq, eid = body.get("device_seq"), body.get("event_id", "?")
+        dev = body.get("device_id", "")
+        if seq != expected_seq:
+            raise ChainBroken(f"Event {eid}: device_seq {seq} where {expected_seq} was expected "
+                              f"(an event is missing or out of order).", device_id=dev,
+                              device_seq=expected_seq, event_id=eid)
+        if body.get("prev_hash") != prev:
+            raise ChainBroken(f"Event {eid} (seq {seq}) does not link to the event before it.",
+                              device_id=dev, device_seq=seq, event_id=eid)
+        if recompute_hash(body) != body.get("hash"):
+            raise ChainBroken(f"Event {eid} (seq {seq}) was changed after it was recorded.",
+                              device_id=dev, device_seq=seq, event_id=eid)
+        prev, expected_seq, count = body["hash"], expected_seq + 1, count + 1
+    return count
+
+
+def describe_validation(err: ValidationError) -> str:
+    """One line naming the first few bad fields, for people, not a traceback."""
+    parts = []
+    for e in err.errors()[:3]:
+        where = ".".join(str(p) for p in e.get("loc", ())) or "event"
+        parts.append(f"{where}: {e.get('msg', 'invalid')}")
+    more = f" (+{err.error_count() - 3} more)" if err.error_count() > 3 else ""
+    return "Invalid event: " + "; ".join(parts) + more
