@@ -1,0 +1,189 @@
+"""Capturing and moving workflow tasks: the use cases a nurse performs at the workstation.
+
+Every function takes an unlocked ``Store``; every change is one event recorded in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import forms
+from app.store.errors import NotFound, StoreError
+from app.store.store import Store
+from sync.canonical import normalize
+from sync.events import WORKFLOWS, new_id
+from sync.taskstate import INITIAL_STATUS, check_priority, check_transition, higher_priority
+
+from .errors import InputError
+from .times import parse_clinical_time
+
+
+@dataclass(frozen=True)
+class Captured:
+    task_id: str
+    event_id: str
+    destination: str | None
+    priority: str
+
+
+def capture_task(store: Store, workflow: str, patient_id: str, answers: dict, *, priority: str | None = None,
+                 destination: str | None = None, occurred_at: str | None = None,
+                 back_entry_reason: str | None = None, paper_form: bool = False,
+                 overlay: forms.SiteOverlay | None = None) -> Captured:
+    """Validate the answers against the workflow's form, then record ``task.created``.
+
+    Raises forms.FormError listing every problem, InputError for a bad workflow, patient or time.
+    The task is durable when this returns.
+    """
+    if workflow not in WORKFLOWS:
+        raise InputError(f"Unknown workflow '{workflow}'; use one of: {', '.join(WORKFLOWS)}.")
+    if overlay is not None and overlay.enabled_workflows and workflow not in overlay.enabled_workflows:
+        raise InputError(f"The workflow '{workflow}' is not switched on at this site.")
+    patient = _patient(store, patient_id)
+    questionnaire = forms.load_questionnaire(workflow, overlay) if overlay else None
+    response = forms.validate_answers(workflow, answers, questionnaire)
+    simple = forms.simple_answers(response)
+    escalated = forms.escalated_priority(workflow, simple)
+    chosen = check_priority(priority or "routine")
+    if escalated:
+        chosen = higher_priority(chosen, escalated)
+    route = destination or forms.route_destination(workflow, simple, overlay)
+    when = None
+    if occurred_at:
+        when = parse_clinical_time(occurred_at, store.clock.now())
+        if not (back_entry_reason or "").strip():
+            raise InputError("A back-dated entry needs a reason (for example: 'entered from paper form').")
+    task_id = new_id()
+    event = store.record(
+        "task.created",
+        {"patient_id": patient["patient_id"], "status": INITIAL_STATUS, "priority": chosen,
+         "answers": normalize(response), "summary": forms.summarize(workflow, response),
+         "back_entry_reason": (back_entry_reason or "").strip() or None, "paper_form": paper_form},
+        workflow=workflow, task_id=task_id, base_version=0, destination=route, occurred_at=when,
+        correlation_id=task_id)
+    return Captured(task_id, event.event_id, route, chosen)
+
+
+def transition_task(store: Store, task_id: str, to_status: str, *, destination: str | None = None,
+                    reason: str | None = None, priority: str | None = None) -> str:
+    """Move a task to ``to_status`` if the FHIR Task state machine allows it; returns the event id."""
+    task = get_task(store, task_id)
+    check_transition(task["status"], to_status)
+    if priority:
+        check_priority(priority)
+    if to_status == "entered-in-error" and not (reason or "").strip():
+        raise InputError("Marking a task entered-in-error needs a reason.")
+    event = store.record(
+        "task.transitioned",
+        {"from_status": task["status"], "to_status": to_status, "reason": reason, "priority": priority},
+        workflow=task["workflow"], task_id=task_id, base_version=task["version"],
+        destination=destination, correlation_id=task["correlation_id"],
+        causation_id=task["last_event_id"])
+    return event.event_id
+
+
+def update_answers(store: Store, task_id: str, answers: dict, *, reason: str | None = None,
+                   overlay: forms.SiteOverlay | None = None) -> str:
+    """Record an amendment of a task's form answers (validated again); returns the event id."""
+    task = get_task(store, task_id)
+    questionnaire = forms.load_questionnaire(task["workflow"], overlay) if overlay else None
+    response = forms.validate_answers(task["workflow"], answers, questionnaire)
+    event = store.record(
+        "task.answers_updated",
+        {"answers": normalize(response), "summary": forms.summarize(task["workflow"], response),
+         "reason": reason},
+        workflow=task["workflow"], task_id=task_id, base_version=task["version"],
+        correlation_id=task["correlation_id"], causation_id=task["last_event_id"])
+    return event.event_id
+
+
+def add_note(store: Store, task_id: str, text: str) -> str:
+    task = get_task(store, task_id)
+    if not text.strip():
+        raise InputError("A note cannot be empty.")
+    event = store.record("task.note_added", {"text": text.strip()}, workflow=task["workflow"],
+                         task_id=task_id, base_version=task["version"],
+                         correlation_id=task["correlation_id"], causation_id=task["last_event_id"])
+    return event.event_id
+
+
+def get_task(store: Store, task_id: str) -> dict:
+    rows = store.query("SELECT * FROM tasks WHERE task_id = ?", [task_id])
+    if not rows:
+        raise NotFound(f"No task {task_id} on this workstation.")
+    return rows[0]
+
+
+def list_tasks(store: Store, *, workflow: str | None = None, status: str | None = None,
+               destination: str | None = None, priority: str | None = None, open_only: bool = False,
+               limit: int | None = None) -> list[dict]:
+    """Tasks with their patient's name, newest first, filtered as asked."""
+    where, params = [], []
+    for col, val in (("t.workflow", workflow), ("t.status", status), ("t.destination", destination),
+                     ("t.priority", priority)):
+        if val:
+            where.append(f"{col} = ?")
+            params.append(val)
+    if open_only:
+        where.append("t.status NOT IN ('completed', 'cancelled', 'rejected', 'failed', 'entered-in-error')")
+    sql = ("SELECT t.task_id, t.workflow, t.patient_id, p.family, p.given, p.temporary, p.linked_to, "
+           "t.status, t.priority, t.destination, t.summary, t.occurred_at, t.created_at, t.updated_at, "
+           "t.created_by, t.version, t.needs_review, t.back_entry, t.mode, t.correlation_id "
+           "FROM tasks t LEFT JOIN patients p ON p.patient_id = t.patient_id")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY t.created_at DESC, t.task_id"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return store.query(sql, params)
+
+
+def show_task(store: Store, task_id: str, *, record_view: bool = True) -> dict:
+    """The task, its patient, its answers and its full timeline; the view itself is recorded."""
+    task = get_task(store, task_id)
+    task["answers"] = json.loads(task["answers"])
+    patients = store.query("SELECT * FROM patients WHERE patient_id = ?", [task["patient_id"]])
+    task["patient"] = patients[0] if patients else None
+    task["timeline"] = timeline(store, task_id)
+    if record_view:
+        store.record("access.view", {"what": "task", "target_id": task_id})
+    return task
+
+
+def timeline(store: Store, task_id: str) -> list[dict]:
+    """Every event of a task in fold order: time, actor, source, destination, correlation id."""
+    entries = []
+    for row in store.query("SELECT body FROM events WHERE task_id = ?", [task_id]):
+        b = json.loads(row["body"])
+        p = b["payload"]
+        entry = {"event_id": b["event_id"], "type": b["type"], "occurred_at": b["occurred_at"],
+                 "recorded_at": b["recorded_at"], "hlc": b["hlc"], "actor": b["actor"]["display_name"],
+                 "actor_id": b["actor"]["user_id"], "role": b["actor"]["role"], "source": b["source"],
+                 "destination": b.get("destination"), "correlation_id": b["correlation_id"],
+                 "device_id": b["device_id"], "device_seq": b["device_seq"], "mode": b["mode"]}
+        if b["type"] == "task.created":
+            entry["to_status"] = p.get("status")
+            entry["detail"] = p.get("back_entry_reason") or ""
+        elif b["type"] == "task.transitioned":
+            entry["from_status"], entry["to_status"] = p["from_status"], p["to_status"]
+            entry["detail"] = p.get("reason") or ""
+        elif b["type"] == "task.note_added":
+            entry["detail"] = p["text"]
+        elif b["type"] == "task.answers_updated":
+            entry["detail"] = p.get("reason") or "answers amended"
+        entries.append(entry)
+    entries.sort(key=lambda e: (e["hlc"], e["device_id"], e["device_seq"]))
+    return entries
+
+
+def _patient(store: Store, patient_id: str) -> dict:
+    rows = store.query("SELECT * FROM patients WHERE patient_id = ?", [patient_id])
+    if not rows:
+        raise InputError(f"Patient {patient_id} is not on this unit's census; find them with "
+                         f"`tideover patients search` or register a temporary patient.")
+    return rows[0]
+
+
+__all__ = ["Captured", "capture_task", "transition_task", "update_answers", "add_note", "get_task",
+           "list_tasks", "show_task", "timeline", "StoreError"]

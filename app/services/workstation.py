@@ -1,0 +1,77 @@
+"""Setting up, unlocking and describing a workstation; the audit trail's commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TextIO
+
+from app.store.store import Store
+from sync.clock import Clock
+
+from .errors import InputError
+
+ROLES = ("nurse", "unit_coordinator", "super_user", "admin")
+
+
+def init_workstation(data_dir: Path, *, site_id: str, unit_id: str, admin_id: str, password: str,
+                     admin_name: str | None = None, recovery_public_key: Path | None = None,
+                     settings: dict | None = None, clock: Clock | None = None) -> tuple[Store, str]:
+    """Set up a new encrypted store; returns the open store and the one-time break-glass code."""
+    pem = None
+    if recovery_public_key:
+        try:
+            pem = Path(recovery_public_key).read_bytes()
+        except OSError as err:
+            raise InputError(f"Cannot read the recovery public key {recovery_public_key}: {err.strerror}") from None
+    return Store.create(Path(data_dir), site_id=site_id, unit_id=unit_id, admin_id=admin_id,
+                        admin_name=admin_name or admin_id, password=password, recovery_public_pem=pem,
+                        settings=settings, clock=clock)
+
+
+def add_user(store: Store, user_id: str, role: str, password: str, display_name: str | None = None) -> None:
+    if role not in ROLES:
+        raise InputError(f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.")
+    store.add_user(user_id, display_name or user_id, role, password)
+
+
+def status(store: Store) -> dict:
+    """What IT and the banner need: counts, mode, identity of the workstation, last sync."""
+    from .patients import census_age_seconds
+
+    counts = store.query("SELECT (SELECT count(*) FROM events) AS events,"
+                         " (SELECT count(*) FROM sync_state WHERE state = 'pending') AS pending,"
+                         " (SELECT count(*) FROM sync_state WHERE state = 'quarantined') AS quarantined,"
+                         " (SELECT count(*) FROM tasks) AS tasks,"
+                         " (SELECT count(*) FROM tasks WHERE needs_review = 1) AS needs_review")[0]
+    meta = store.meta()
+    return {"site_id": store.site_id, "unit_id": store.unit_id, "device_id": store.device_id,
+            "mode": store.settings.get("mode", "downtime"), "events": counts["events"],
+            "pending_sync": counts["pending"], "quarantined": counts["quarantined"], "tasks": counts["tasks"],
+            "needs_review": counts["needs_review"], "last_sync": meta.get("last_sync"),
+            "central_url": meta.get("central_url"), "census_age_s": census_age_seconds(store),
+            "chain_head": store.head.device_seq, "user": store.actor.user_id, "role": store.actor.role}
+
+
+def export_audit(store: Store, out: TextIO) -> int:
+    """Write every event as one canonical JSON line; the export itself is recorded first."""
+    store.require_role("super_user", "admin")
+    total = store.query("SELECT count(*) AS n FROM events")[0]["n"]
+    store.record("access.export", {"what": "audit", "count": total + 1, "format": "jsonl"})
+    n = 0
+    for body in store.iter_event_bodies():
+        out.write(body + "\n")
+        n += 1
+    return n
+
+
+def break_glass_review(store: Store) -> list[dict]:
+    """Break-glass sign-ins and unlock failures, for a super-user's review."""
+    rows = []
+    for body in store.iter_event_bodies("WHERE type IN ('access.sign_in', 'access.unlock_failed')"):
+        b = json.loads(body)
+        if b["type"] == "access.sign_in" and b["payload"].get("method") != "break_glass":
+            continue
+        rows.append({"event_id": b["event_id"], "type": b["type"], "at": b["recorded_at"],
+                     "actor": b["actor"]["display_name"], **b["payload"]})
+    return rows
