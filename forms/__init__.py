@@ -1,0 +1,55 @@
+"""Tideover forms: FHIR R4B Questionnaires for the five downtime workflows, answer checking, site
+overlays, routing and paper forms. Imports nothing from `app` or `sync`, and never Qt."""
+
+from forms.answers import response_to_fhir, simple_answers, validate_answers
+from forms.errors import FormError, FormProblem, OverlayError, UnknownWorkflow, WorkflowDisabled
+from forms.overlay import (
+    ChoiceOption,
+    RoutingCondition,
+    RoutingRule,
+    SiteOverlay,
+    apply_overlay,
+    load_overlay,
+    parse_overlay,
+)
+from forms.paper import blank_form_lines
+from forms.questionnaire import (
+    WORKFLOW_TITLES,
+    WORKFLOWS,
+    canonical_url,
+    is_locked,
+    items_by_link_id,
+    load_questionnaire,
+)
+from forms.routing import DEFAULT_DESTINATIONS, PRIORITIES, escalated_priority, route_destination
+from forms.summary import summarize
+
+__all__ = [
+    "DEFAULT_DESTINATIONS",
+    "PRIORITIES",
+    "WORKFLOWS",
+    "WORKFLOW_TITLES",
+    "ChoiceOption",
+    "FormError",
+    "FormProblem",
+    "OverlayError",
+    "RoutingCondition",
+    "RoutingRule",
+    "SiteOverlay",
+    "UnknownWorkflow",
+    "WorkflowDisabled",
+    "apply_overlay",
+    "blank_form_lines",
+    "canonical_url",
+    "escalated_priority",
+    "is_locked",
+    "items_by_link_id",
+    "load_overlay",
+    "load_questionnaire",
+    "parse_overlay",
+    "response_to_fhir",
+    "route_destination",
+    "simple_answers",
+    "summarize",
+    "validate_answers",
+]

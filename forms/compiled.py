@@ -144,7 +144,9 @@ def compile_questionnaire(q: dict[str, Any]) -> Form:
         options = displays = None
         answer_key = ANSWER_KEYS.get(type_)
         if raw_options:
-            options = {option_code(o): {k: v for k, v in o.items() if k.startswith("value")} for o in raw_options}
+            options = {
+                option_code(o): {k: v for k, v in o.items() if k.startswith("value")} for o in raw_options
+            }
             displays = {option_code(o): option_display(o) for o in raw_options}
             answer_key = next(k for k in raw_options[0] if k.startswith("value"))
         conditions = tuple(

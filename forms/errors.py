@@ -37,7 +37,9 @@ class UnknownWorkflow(FormError):
 
     def __init__(self, workflow: object, known: tuple[str, ...]):
         self.workflow = workflow
-        super().__init__([FormProblem(None, f"Unknown workflow {workflow!r}; expected one of: {', '.join(known)}")])
+        super().__init__(
+            [FormProblem(None, f"Unknown workflow {workflow!r}; expected one of: {', '.join(known)}")]
+        )
 
 
 class WorkflowDisabled(FormError):

@@ -57,7 +57,7 @@ def workflow_for_canonical(canonical: str) -> str | None:
     url = canonical.split("|", 1)[0]
     if not url.startswith(QUESTIONNAIRE_BASE_URL):
         return None
-    name = url[len(QUESTIONNAIRE_BASE_URL):]
+    name = url[len(QUESTIONNAIRE_BASE_URL) :]
     return name if name in WORKFLOWS else None
 
 

@@ -73,13 +73,18 @@ def _quantity(f: Field, value: Any) -> tuple[dict[str, Any] | None, str | None]:
         else:
             coding = next((u for u in f.units if unit in (u.get("code"), u.get("display"))), None)
             if coding is None:
-                return None, f"{f.label}: unit {unit!r} is not allowed (use {', '.join(u['code'] for u in f.units)})"
+                return (
+                    None,
+                    f"{f.label}: unit {unit!r} is not allowed (use {', '.join(u['code'] for u in f.units)})",
+                )
     problem = _range_problem(f, value)
     if problem:
         return None, problem
     quantity: dict[str, Any] = {"value": value}
     if coding is not None:
-        quantity.update(unit=coding.get("display", coding["code"]), system=coding["system"], code=coding["code"])
+        quantity.update(
+            unit=coding.get("display", coding["code"]), system=coding["system"], code=coding["code"]
+        )
     elif unit is not None:
         quantity["unit"] = unit
     return {"valueQuantity": quantity}, None
@@ -107,6 +112,8 @@ def to_answer(f: Field, value: Any) -> tuple[dict[str, Any] | None, str | None]:
     if t in ("string", "text"):
         if not isinstance(value, str):
             return None, f"{f.label} must be text"
+        if not value.isascii() and not _encodable(value):
+            return None, f"{f.label} contains characters that cannot be stored; please retype it"
         if f.max_length is not None and len(value) > f.max_length:
             return None, f"{f.label} must be at most {f.max_length} characters"
         return {"valueString": value}, None
@@ -125,6 +132,14 @@ def to_answer(f: Field, value: Any) -> tuple[dict[str, Any] | None, str | None]:
     if t == "quantity":
         return _quantity(f, value)
     return None, f"{f.label} cannot be answered (item type {t!r})"
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. from a broken paste
+        return False
+    return True
 
 
 def _parses(parse: Any, value: str) -> bool:
