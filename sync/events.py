@@ -12,7 +12,15 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 import uuid_utils
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializeAsAny,
+    ValidationError,
+    model_validator,
+)
 
 from .canonical import GENESIS_HASH, canonical_json, event_hash, normalize
 from .errors import ChainBroken, InvalidEvent
@@ -67,6 +75,7 @@ class Event(BaseModel):
     payload: SerializeAsAny[Payload]
     prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    _body: dict | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -87,8 +96,10 @@ class Event(BaseModel):
         return self
 
     def body(self) -> dict:
-        """The event as the JSON dict that is hashed, stored and sent."""
-        return self.model_dump(mode="json")
+        """The event as the JSON dict that is hashed, stored and sent (do not mutate it)."""
+        if self._body is None:
+            self._body = self.model_dump(mode="json")
+        return self._body
 
     def canonical(self) -> str:
         return canonical_json(self.body())
@@ -100,16 +111,20 @@ def seal(fields: dict, prev_hash: str) -> Event:
     Raises InvalidEvent with a one-line reason when the fields do not form a valid event.
     """
     draft = {k: v for k, v in fields.items() if k not in ("hash", "prev_hash")}
+    if isinstance(draft.get("actor"), BaseModel):
+        draft["actor"] = draft["actor"].model_dump()
+    draft = normalize(draft)
     draft["prev_hash"] = prev_hash
     draft["hash"] = GENESIS_HASH
     try:
         typed = Event.model_validate(draft)
     except ValidationError as err:
         raise InvalidEvent(describe_validation(err)) from None
-    body = normalize(typed.model_dump(mode="json"))
-    body.pop("hash")
-    body["hash"] = event_hash(body)
-    return Event.model_validate(body)
+    body = typed.model_dump(mode="json")
+    body["hash"] = recompute_hash(body)
+    event = typed.model_copy(update={"hash": body["hash"]})
+    event._body = body
+    return event
 
 
 def parse_event(data: dict | str | bytes) -> Event:

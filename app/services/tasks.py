@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import forms
 from app.store.errors import NotFound, StoreError
 from app.store.store import Store
-from sync.canonical import normalize
 from sync.events import WORKFLOWS, new_id
 from sync.taskstate import INITIAL_STATUS, check_priority, check_transition, higher_priority
 
@@ -43,7 +42,7 @@ def capture_task(store: Store, workflow: str, patient_id: str, answers: dict, *,
     patient = _patient(store, patient_id)
     questionnaire = forms.load_questionnaire(workflow, overlay) if overlay else None
     response = forms.validate_answers(workflow, answers, questionnaire)
-    simple = forms.simple_answers(response)
+    simple = forms.simple_answers(response)  # once: routing, escalation and summary all read it
     escalated = forms.escalated_priority(workflow, simple)
     chosen = check_priority(priority or "routine")
     if escalated:
@@ -58,7 +57,7 @@ def capture_task(store: Store, workflow: str, patient_id: str, answers: dict, *,
     event = store.record(
         "task.created",
         {"patient_id": patient["patient_id"], "status": INITIAL_STATUS, "priority": chosen,
-         "answers": normalize(response), "summary": forms.summarize(workflow, response),
+         "answers": response, "summary": forms.summarize(workflow, simple, questionnaire=questionnaire),
          "back_entry_reason": (back_entry_reason or "").strip() or None, "paper_form": paper_form},
         workflow=workflow, task_id=task_id, base_version=0, destination=route, occurred_at=when,
         correlation_id=task_id)
@@ -91,7 +90,7 @@ def update_answers(store: Store, task_id: str, answers: dict, *, reason: str | N
     response = forms.validate_answers(task["workflow"], answers, questionnaire)
     event = store.record(
         "task.answers_updated",
-        {"answers": normalize(response), "summary": forms.summarize(task["workflow"], response),
+        {"answers": response, "summary": forms.summarize(task["workflow"], response),
          "reason": reason},
         workflow=task["workflow"], task_id=task_id, base_version=task["version"],
         correlation_id=task["correlation_id"], causation_id=task["last_event_id"])
@@ -142,13 +141,19 @@ def list_tasks(store: Store, *, workflow: str | None = None, status: str | None 
 def show_task(store: Store, task_id: str, *, record_view: bool = True) -> dict:
     """The task, its patient, its answers and its full timeline; the view itself is recorded."""
     task = get_task(store, task_id)
-    task["answers"] = json.loads(task["answers"])
+    task["answers"] = current_answers(store, task)
     patients = store.query("SELECT * FROM patients WHERE patient_id = ?", [task["patient_id"]])
     task["patient"] = patients[0] if patients else None
     task["timeline"] = timeline(store, task_id)
     if record_view:
         store.record("access.view", {"what": "task", "target_id": task_id})
     return task
+
+
+def current_answers(store: Store, task: dict) -> dict:
+    """The task's form answers (a QuestionnaireResponse) as last recorded."""
+    rows = store.query("SELECT body FROM events WHERE event_id = ?", [task["answers_event_id"]])
+    return json.loads(rows[0]["body"])["payload"]["answers"] if rows else {}
 
 
 def timeline(store: Store, task_id: str) -> list[dict]:

@@ -32,6 +32,7 @@ def open_encrypted(path: Path, data_key: bytes) -> sqlite_utils.Database:
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA cache_size = -32768")  # 32 MiB of decrypted pages
     except sqlcipher3.DatabaseError as err:
         conn.close()
         raise WrongStore(f"{path} cannot be opened with this workstation's key: it belongs to another "
@@ -59,3 +60,21 @@ def store_errors():
         yield
     except sqlcipher3.Error as err:
         raise translate(err) from None
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite_utils.Database):
+    """One write transaction: everything in the block is committed together, or rolled back.
+
+    The connection runs in autocommit mode (``isolation_level=None``), where Python's
+    ``with conn:`` would NOT open a transaction; this opens one explicitly. Do not call
+    sqlite-utils write helpers inside it: they commit on their own.
+    """
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -11,6 +11,8 @@ import sqlite_utils
 
 from sync.clock import iso, utc_now
 
+from .database import transaction
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = []
 
 
@@ -32,7 +34,7 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     for number, name, step in MIGRATIONS:
         if number in done:
             continue
-        with db.conn:
+        with transaction(db):
             step(db)
             db.execute("INSERT INTO migrations (number, name, applied_at) VALUES (?, ?, ?)",
                        [number, name, iso(utc_now())])
@@ -64,16 +66,17 @@ def event_log_and_projections(db: sqlite_utils.Database) -> None:
     CREATE TRIGGER events_no_delete BEFORE DELETE ON events
         BEGIN SELECT RAISE(ABORT, 'events are append-only: corrections are new events'); END;
 
-    -- Per-event sync state of this device's own events, beside the log.
+    -- Per-event sync state of this device's own events, beside the log. An own event with no
+    -- row here is pending; a row is written when the central (or a receipt) answers for it.
+    -- meta 'sync_watermark' is the highest device_seq up to which every event has an answer.
     CREATE TABLE sync_state (
-        event_id TEXT PRIMARY KEY,
-        device_seq INTEGER NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('pending', 'synced', 'quarantined', 'rejected')),
-        result TEXT,
+        device_seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('synced', 'quarantined', 'rejected')),
+        result TEXT NOT NULL,
         reason TEXT,
-        updated_at TEXT
+        updated_at TEXT NOT NULL
     );
-    CREATE INDEX sync_state_pending ON sync_state (state, device_seq);
 
     -- Signed heads of this device's chain, written at each sync and lock.
     CREATE TABLE checkpoints (
@@ -96,7 +99,7 @@ def event_log_and_projections(db: sqlite_utils.Database) -> None:
         version INTEGER NOT NULL,
         correlation_id TEXT NOT NULL,
         summary TEXT NOT NULL,
-        answers TEXT NOT NULL,
+        answers_event_id TEXT NOT NULL,
         created_at TEXT NOT NULL,
         occurred_at TEXT NOT NULL,
         updated_at TEXT NOT NULL,
@@ -109,7 +112,7 @@ def event_log_and_projections(db: sqlite_utils.Database) -> None:
         notes INTEGER NOT NULL DEFAULT 0,
         last_order TEXT NOT NULL,
         last_event_id TEXT NOT NULL
-    );
+    ) WITHOUT ROWID;
     CREATE INDEX tasks_by_workflow_status ON tasks (workflow, status);
     CREATE TABLE patients (
         patient_id TEXT PRIMARY KEY,

@@ -12,17 +12,19 @@ from all its events.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 
+import orjson
 import sqlite_utils
 
 from sync.canonical import canonical_json
 from sync.taskstate import INITIAL_STATUS
 
+from .database import transaction
+
 PROJECTION_TABLES = ("tasks", "patients", "users")
 TASK_COLUMNS = ("task_id", "workflow", "patient_id", "status", "priority", "destination", "version",
-                "correlation_id", "summary", "answers", "created_at", "occurred_at", "updated_at",
+                "correlation_id", "summary", "answers_event_id", "created_at", "occurred_at", "updated_at",
                 "created_by", "updated_by", "mode", "back_entry", "needs_review", "review_reason",
                 "notes", "last_order", "last_event_id")
 
@@ -42,7 +44,7 @@ def fold_task(row: dict | None, body: dict) -> dict | None:
             "status": p.get("status") or INITIAL_STATUS, "priority": p.get("priority") or "routine",
             "destination": body.get("destination"), "version": 1,
             "correlation_id": body["correlation_id"], "summary": p.get("summary", ""),
-            "answers": canonical_json(p["answers"]), "created_at": body["recorded_at"],
+            "answers_event_id": body["event_id"], "created_at": body["recorded_at"],
             "occurred_at": body["occurred_at"], "updated_at": body["recorded_at"],
             "created_by": actor, "updated_by": actor, "mode": body["mode"],
             "back_entry": 1 if p.get("back_entry_reason") or p.get("paper_form") else 0,
@@ -67,7 +69,7 @@ def fold_task(row: dict | None, body: dict) -> dict | None:
         if stale:
             row["needs_review"] = 1
             row["review_reason"] = "answers edited on two workstations"
-        row["answers"] = canonical_json(p["answers"])
+        row["answers_event_id"] = body["event_id"]
         row["summary"] = p.get("summary") or row["summary"]
     elif kind == "task.note_added":
         row["notes"] += 1
@@ -133,6 +135,13 @@ class Projector:
 
     def _apply_task(self, body: dict, seq: int) -> None:
         task_id = body["task_id"]
+        if body["type"] == "task.created" and task_id not in self._tasks:
+            # A task's row only exists once its creation was applied, so a creation with no
+            # earlier events of its task (the usual case: a new capture) needs no row lookup.
+            if not self._has_earlier_events(task_id, seq):
+                self._tasks[task_id] = fold_task(None, body)
+                self._dirty.add(task_id)
+                return
         row = self._task(task_id)
         if row is None and body["type"] != "task.created":
             return  # its creation has not arrived yet; the task is folded whole when it does
@@ -149,7 +158,7 @@ class Projector:
                                [task_id, seq]).fetchone() is not None
 
     def _refold(self, task_id: str, seq: int, extra: dict) -> dict | None:
-        bodies = {b["event_id"]: b for b in (json.loads(r[0]) for r in self.db.execute(
+        bodies = {b["event_id"]: b for b in (orjson.loads(r[0]) for r in self.db.execute(
             "SELECT body FROM events WHERE task_id = ? AND seq <= ?", [task_id, seq]).fetchall())}
         bodies[extra["event_id"]] = extra
         row = None
@@ -171,11 +180,11 @@ class Projector:
              p.get("location"), temporary, p["patient_id"], as_of])
 
 
-def rebuild(db: sqlite_utils.Database, chunk: int = 20000) -> int:
+def rebuild(db: sqlite_utils.Database, chunk: int = 2000) -> int:
     """Drop every projection row and fold all events again, in arrival order. Returns events applied."""
     projector = Projector(db)
     applied = 0
-    with db.conn:
+    with transaction(db):
         for table in PROJECTION_TABLES:
             db.execute(f"DELETE FROM {table}")
         last = 0
@@ -185,7 +194,7 @@ def rebuild(db: sqlite_utils.Database, chunk: int = 20000) -> int:
             if not rows:
                 break
             for seq, body in rows:
-                projector.apply(json.loads(body), seq)
+                projector.apply(orjson.loads(body), seq)
                 last = seq
             applied += len(rows)
             projector.flush()
@@ -208,4 +217,4 @@ def digest(db: sqlite_utils.Database) -> str:
 
 def iter_bodies(rows: Iterable[tuple]) -> Iterable[dict]:
     for (body,) in rows:
-        yield json.loads(body)
+        yield orjson.loads(body)

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import sqlite_utils
 
-from sync.canonical import GENESIS_HASH
+from sync.canonical import GENESIS_HASH, canonical_json
 from sync.checkpoint import (
     Checkpoint,
     load_private_key,
@@ -28,7 +29,7 @@ from sync.clock import Clock
 from sync.errors import ChainBroken
 from sync.events import Actor, Event, new_id, seal, verify_chain
 
-from .database import DB_NAME, KEYRING_NAME, open_encrypted, store_errors
+from .database import DB_NAME, KEYRING_NAME, open_encrypted, store_errors, transaction
 from .errors import (
     AccountLocked,
     AlreadyInitialized,
@@ -103,14 +104,11 @@ class Store:
         db = open_encrypted(data_dir / DB_NAME, data_key)
         apply_migrations(db)
         key = new_signing_key()
-        with db.conn:
-            db["meta"].insert_all([
-                {"key": "site_id", "value": site_id}, {"key": "unit_id", "value": unit_id},
-                {"key": "device_id", "value": device_id},
-                {"key": "signing_key", "value": private_key_bytes(key).hex()},
-                {"key": "settings", "value": json.dumps(settings)},
-                {"key": "created_at", "value": clock.now_iso()},
-            ])
+        with transaction(db) as conn:
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                ("site_id", site_id), ("unit_id", unit_id), ("device_id", device_id),
+                ("signing_key", private_key_bytes(key).hex()), ("settings", json.dumps(settings)),
+                ("created_at", clock.now_iso())])
         keyring.save(data_dir / KEYRING_NAME)
         admin = Actor(user_id=admin_id, display_name=admin_name, role="admin")
         store = cls(data_dir, db, keyring, admin, clock, data_key)
@@ -226,9 +224,9 @@ class Store:
             head = Head(events[-1].device_seq, events[-1].hash)
         with store_errors():
             try:
-                with self.db.conn:
+                with transaction(self.db):
                     for ev in events:
-                        self._append(ev, pending=True)
+                        self._append(ev)
                     self._projector.flush()
             finally:
                 self._projector.forget()
@@ -249,17 +247,15 @@ class Store:
         base.update({k: v for k, v in fields.items() if v is not None})
         return seal(base, head.hash)
 
-    def _append(self, ev: Event, *, pending: bool) -> int:
-        body = ev.canonical()
+    def _append(self, ev: Event) -> int:
+        body = ev.body()
         cur = self.db.conn.execute(
             "INSERT INTO events (event_id, device_id, device_seq, type, task_id, hlc, hash, body)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [ev.event_id, ev.device_id, ev.device_seq, ev.type, ev.task_id, ev.hlc, ev.hash, body])
+            [ev.event_id, ev.device_id, ev.device_seq, ev.type, ev.task_id, ev.hlc, ev.hash,
+             canonical_json(body)])
         seq = cur.lastrowid
-        if pending:
-            self.db.conn.execute("INSERT INTO sync_state (event_id, device_seq, state) VALUES (?, ?, 'pending')",
-                                 [ev.event_id, ev.device_seq])
-        self._projector.apply(json.loads(body), seq)
+        self._projector.apply(body, seq)
         return seq
 
     def ingest_remote(self, bodies: list[dict]) -> int:
@@ -269,7 +265,7 @@ class Store:
         new = 0
         with store_errors():
             try:
-                with self.db.conn:
+                with transaction(self.db):
                     for body in bodies:
                         ev = parse_event(body)
                         if ev.device_id == self.device_id:
@@ -277,7 +273,7 @@ class Store:
                         if self.db.execute("SELECT 1 FROM events WHERE event_id = ?", [ev.event_id]).fetchone():
                             continue
                         self.clock.observe(ev.hlc)
-                        self._append(ev, pending=False)
+                        self._append(ev)
                         new += 1
                     self._projector.flush()
             finally:
@@ -291,6 +287,62 @@ class Store:
         self.record_many(items)
         self.keyring.pending_failures = []
         self.keyring.save(self.data_dir / KEYRING_NAME)
+
+    # -- sync state -------------------------------------------------------------------------
+    # An own event is pending until an answer for it is recorded here; see migrations.py.
+    def sync_watermark(self) -> int:
+        with store_errors():
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'sync_watermark'").fetchone()
+        return int(row[0]) if row else 0
+
+    def pending_events(self, limit: int = 1000) -> list[dict]:
+        """This device's events not yet answered by the central, oldest first, as bodies."""
+        with store_errors():
+            rows = self.db.execute(
+                "SELECT e.body FROM events e WHERE e.device_id = ? AND e.device_seq > ? AND NOT EXISTS"
+                " (SELECT 1 FROM sync_state s WHERE s.device_seq = e.device_seq) ORDER BY e.device_seq LIMIT ?",
+                [self.device_id, self.sync_watermark(), limit]).fetchall()
+        return [orjson.loads(r[0]) for r in rows]
+
+    def pending_count(self) -> int:
+        mark = self.sync_watermark()
+        with store_errors():
+            answered = self.db.execute("SELECT count(*) FROM sync_state WHERE device_seq > ?", [mark]).fetchone()[0]
+        return self._head.device_seq - mark - answered
+
+    def record_sync_answers(self, answers: list[dict]) -> int:
+        """Store the central's answers for own events and advance the watermark; returns rows written.
+
+        Each answer: ``{"device_seq", "event_id", "state": synced|quarantined|rejected, "result",
+        "reason"}``. An answer for an event this device does not hold is refused (nothing written).
+        """
+        now = self.clock.now_iso()
+        with store_errors(), transaction(self.db) as conn:
+            for a in answers:
+                row = conn.execute("SELECT event_id FROM events WHERE device_id = ? AND device_seq = ?",
+                                   [self.device_id, a["device_seq"]]).fetchone()
+                if row is None or row[0] != a["event_id"]:
+                    raise StoreError(f"The answer for seq {a['device_seq']} names an event this workstation "
+                                     f"does not hold; nothing was marked.")
+                conn.execute("INSERT OR REPLACE INTO sync_state (device_seq, event_id, state, result, reason,"
+                             " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                             [a["device_seq"], a["event_id"], a["state"], a.get("result") or a["state"],
+                              a.get("reason"), now])
+            mark = int((conn.execute("SELECT value FROM meta WHERE key = 'sync_watermark'").fetchone()
+                        or ["0"])[0])
+            while conn.execute("SELECT 1 FROM sync_state WHERE device_seq = ?", [mark + 1]).fetchone():
+                mark += 1
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('sync_watermark', ?)", [str(mark)])
+        return len(answers)
+
+    def sync_state_of(self, event_id: str) -> str:
+        """'pending', 'synced', 'quarantined' or 'rejected' for one of this device's events."""
+        rows = self.query("SELECT e.device_seq, s.state FROM events e LEFT JOIN sync_state s ON "
+                          "s.device_seq = e.device_seq WHERE e.event_id = ? AND e.device_id = ?",
+                          [event_id, self.device_id])
+        if not rows:
+            raise StoreError(f"Event {event_id} is not one of this workstation's events.")
+        return rows[0]["state"] or "pending"
 
     # -- chain, checkpoints, audit ----------------------------------------------------------
     def _read_head(self) -> Head:
@@ -310,7 +362,7 @@ class Store:
         """Sign the current chain head and keep the signature (at each sync and lock)."""
         cp = sign_checkpoint(self._signing_key, self.device_id, self._head.device_seq, self._head.hash,
                              self.clock.now_iso())
-        with store_errors(), self.db.conn:
+        with store_errors(), transaction(self.db):
             self.db.execute("INSERT INTO checkpoints (device_seq, hash, signed_at, signature, why)"
                             " VALUES (?, ?, ?, ?, ?)", [cp.device_seq, cp.hash, cp.signed_at, cp.signature, why])
         return cp
@@ -360,7 +412,7 @@ class Store:
             return {k: v for k, v in self.db.execute("SELECT key, value FROM meta").fetchall()}
 
     def set_meta(self, key: str, value: str) -> None:
-        with store_errors(), self.db.conn:
+        with store_errors(), transaction(self.db):
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
 
     def query(self, sql: str, params: list | tuple = ()) -> list[dict]:

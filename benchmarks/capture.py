@@ -1,0 +1,126 @@
+"""Capture speed on a workstation store that already holds many events.
+
+    python -P benchmarks/capture.py --prefill 1000000 --events 2000 --json
+
+Prints one JSON object. The baseline, measured in the same run on the same disk, is one-row
+transactions into a plain table of a SQLCipher database opened the same way (WAL,
+synchronous=FULL, raw key): ``ratio`` = capture_per_s / raw_sqlcipher_per_s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from app.services import tasks as ts
+from app.services.demo import DEMO_PASSWORD, example_answers, seed_demo
+from app.store.database import open_encrypted
+from app.store.store import Store
+from forms import WORKFLOWS, summarize, validate_answers
+from sync.events import new_id
+
+
+def prefill(store: Store, n: int, batch: int = 500) -> None:
+    """Fill the store with ``n`` task.created events through the real record path, in big batches."""
+    responses = {w: validate_answers(w, example_answers(w)) for w in WORKFLOWS}
+    done = 0
+    while done < n:
+        items = []
+        for i in range(min(batch, n - done)):
+            w = WORKFLOWS[(done + i) % len(WORKFLOWS)]
+            task_id = new_id()
+            items.append(("task.created", {"patient_id": f"P{100001 + (done + i) % 24}",
+                                           "answers": responses[w], "summary": summarize(w, responses[w])},
+                          None, {"workflow": w, "task_id": task_id, "base_version": 0,
+                                 "correlation_id": task_id}))
+        store.record_many(items)
+        done += len(items)
+        if sys.stderr.isatty():
+            print(f"\rprefill {done}/{n}", end="", file=sys.stderr)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+
+
+def raw_sqlcipher_per_s(folder: Path, n: int, body: str) -> float:
+    db = open_encrypted(folder / "raw.db", secrets.token_bytes(32))
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, body TEXT)")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        with db.conn:
+            db.conn.execute("INSERT INTO t (k, body) VALUES (?, ?)", [new_id(), body])
+    elapsed = time.perf_counter() - t0
+    db.conn.close()
+    return n / elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prefill", type=int, default=100_000)
+    ap.add_argument("--events", type=int, default=1000)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--dir", type=Path, help="work folder (default: a temp folder, removed after)")
+    args = ap.parse_args()
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="tideover-bench-"))
+    try:
+        store, _ = seed_demo(folder / "store")
+        t0 = time.perf_counter()
+        prefill(store, args.prefill)
+        prefill_s = time.perf_counter() - t0
+        store.close()
+
+        t0 = time.perf_counter()
+        store = Store.open(folder / "store", "nina", DEMO_PASSWORD)
+        unlock_ms = (time.perf_counter() - t0) * 1000
+
+        answers = {w: example_answers(w) for w in WORKFLOWS}
+        latencies = []
+        t_all = time.perf_counter()
+        for i in range(args.events):
+            w = WORKFLOWS[i % len(WORKFLOWS)]
+            t0 = time.perf_counter()
+            ts.capture_task(store, w, f"P{100001 + i % 24}", answers[w])
+            latencies.append((time.perf_counter() - t0) * 1000)
+        capture_per_s = args.events / (time.perf_counter() - t_all)
+
+        store_events = store.query("SELECT count(*) AS n FROM events")[0]["n"]
+        t0 = time.perf_counter()
+        _before, _after, applied = store.rebuild_projections()
+        rebuild_per_s = applied / (time.perf_counter() - t0)
+        body = store.query("SELECT body FROM events ORDER BY seq DESC LIMIT 1")[0]["body"]
+        store.close()
+
+        raw = raw_sqlcipher_per_s(folder, args.events, body)
+        result = {
+            "prefill": args.prefill, "events": args.events, "store_events": store_events,
+            "capture_p50_ms": round(statistics.median(latencies), 3),
+            "capture_p99_ms": round(percentile(latencies, 0.99), 3),
+            "capture_per_s": round(capture_per_s, 1), "raw_sqlcipher_per_s": round(raw, 1),
+            "ratio": round(capture_per_s / raw, 3), "unlock_ms": round(unlock_ms, 1),
+            "rebuild_events_per_s": round(rebuild_per_s, 1),
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "prefill_s": round(prefill_s, 1), "db_mb": round(os.path.getsize(folder / "store" / "tideover.db")
+                                                              / 2**20, 1),
+        }
+        print(json.dumps(result, indent=None if args.json else 2))
+        return 0
+    finally:
+        if not args.dir:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
