@@ -1,0 +1,172 @@
+"""Task capture: pick the workflow and the patient, fill in the form, save (Ctrl+S)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+import forms
+from app.services import tasks as ts
+from sync.taskstate import PRIORITIES
+
+from .form_engine import FormView
+from .patient_picker import PatientPicker
+from .theme import named, set_role
+from .unlock import error_text
+
+
+class CaptureScreen(QWidget):
+    """Emits ``captured(task_id)`` once the task is durable, ``cancelled()`` on Cancel / Esc."""
+
+    captured = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("captureScreen")
+        self.session = session
+        self.form: FormView | None = None
+        box = QVBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(set_role(QLabel("New task"), "title"))
+        top.addSpacing(20)
+        self.workflow = named(QComboBox(), "Workflow")
+        for w in forms.WORKFLOWS:
+            self.workflow.addItem(forms.WORKFLOW_TITLES[w], w)
+        self.workflow.setMinimumWidth(260)
+        self.priority = named(QComboBox(), "Priority")
+        for p in PRIORITIES:
+            self.priority.addItem(p.upper() if p == "stat" else p.capitalize(), p)
+        workflow_label = QLabel("&Workflow")
+        workflow_label.setBuddy(self.workflow)
+        priority_label = QLabel("P&riority")
+        priority_label.setBuddy(self.priority)
+        top.addWidget(workflow_label)
+        top.addWidget(self.workflow)
+        top.addWidget(priority_label)
+        top.addWidget(self.priority)
+        top.addStretch(1)
+        box.addLayout(top)
+        self.routing_hint = set_role(QLabel("Where the task goes next is set by the form's answers "
+                                            "(e.g. ESI 1 goes to resus as STAT)."), "hint")
+        box.addWidget(self.routing_hint)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.picker = PatientPicker(session)
+        self.picker.setMinimumWidth(340)
+        self.form_holder = QWidget()
+        self.form_layout = QVBoxLayout(self.form_holder)
+        self.form_layout.setContentsMargins(0, 0, 0, 0)
+        self.form_title = set_role(QLabel(""), "subtitle")
+        self.form_layout.addWidget(self.form_title)
+        self.splitter.addWidget(self.picker)
+        self.splitter.addWidget(self.form_holder)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 2)
+        box.addWidget(self.splitter, 1)
+
+        self.message = named(set_role(QLabel(""), "error"), "Capture message")
+        self.message.setWordWrap(True)
+        self.message.hide()
+        box.addWidget(self.message)
+        bottom = QHBoxLayout()
+        self.cancel_button = named(QPushButton("Cancel (Esc)"), "Cancel new task")
+        self.save_button = named(set_role(QPushButton("Save task (Ctrl+S)"), "primary"), "Save task")
+        bottom.addStretch(1)
+        bottom.addWidget(self.cancel_button)
+        bottom.addWidget(self.save_button)
+        box.addLayout(bottom)
+
+        self.workflow.currentIndexChanged.connect(self._build_form)
+        self.cancel_button.clicked.connect(self.cancelled)
+        self.save_button.clicked.connect(self.save)
+        self.picker.chosen.connect(lambda _p: self.message.hide())
+        self._build_form()
+
+    def start(self, workflow: str | None = None) -> None:
+        """A fresh capture: no patient, an empty form; focus on the workflow choice."""
+        if workflow:
+            self.workflow.setCurrentIndex(self.workflow.findData(workflow))
+        self._build_form()
+        self.priority.setCurrentIndex(0)
+        self.message.hide()
+        self.save_button.setEnabled(True)
+        self.picker.reset()
+        self.workflow.setFocus()
+
+    def clear(self) -> None:
+        """On lock: drop every typed answer and the chosen patient."""
+        self._build_form()
+        self.picker.patient = None
+        self.picker.results_model.clear()
+        self.picker.search.clear()
+
+    @property
+    def current_workflow(self) -> str:
+        return self.workflow.currentData()
+
+    def _build_form(self, *_args) -> None:
+        if self.form is not None:
+            self.form.setParent(None)
+            self.form.deleteLater()
+        workflow = self.current_workflow
+        self.form = FormView(forms.load_questionnaire(workflow))
+        self.form.setObjectName(f"form:{workflow}")
+        self.form_title.setText(f"{forms.WORKFLOW_TITLES[workflow]} form")
+        self.form_layout.addWidget(self.form, 1)
+        self.setTabOrder(self.priority, self.picker.search)
+
+    def save(self) -> None:
+        self.message.hide()
+        answers = self.form.answers()
+        workflow = self.current_workflow
+        problems: list[str] = []
+        try:
+            forms.validate_answers(workflow, answers)
+        except forms.FormError as err:
+            problems = self.form.show_problems(err.problems)
+            self._say(f"The form is not complete: {len(err.problems)} thing(s) to fix, shown in red.", problems)
+            if self.picker.patient is None:
+                self._say_more("Choose the patient too.")
+            return
+        self.form.clear_problems()
+        if self.picker.patient is None:
+            self._say("Choose the patient first: search the census, or register a temporary patient.")
+            self.picker.search.setFocus()
+            return
+        self.save_button.setEnabled(False)
+        self.session.call(ts.capture_task, workflow, self.picker.patient["patient_id"], answers,
+                          priority=self.priority.currentData(), on_done=self._saved, on_error=self._failed)
+
+    def _saved(self, captured) -> None:
+        self.save_button.setEnabled(True)
+        self.captured.emit(captured.task_id)
+
+    def _failed(self, err: Exception) -> None:
+        self.save_button.setEnabled(True)
+        if isinstance(err, forms.FormError):
+            unplaced = self.form.show_problems(err.problems)
+            self._say("The form was refused: fix the fields shown in red.", unplaced)
+        else:
+            self._say(error_text(err))
+
+    def _say(self, text: str, extra: list[str] | None = None) -> None:
+        self.message.setText("\n".join([text, *(extra or [])]))
+        self.message.show()
+
+    def _say_more(self, text: str) -> None:
+        self.message.setText(self.message.text() + "\n" + text)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt name
+        if event.key() == Qt.Key.Key_Escape:
+            self.cancelled.emit()
+            return
+        super().keyPressEvent(event)

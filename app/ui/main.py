@@ -1,0 +1,71 @@
+"""Starting the desktop app: ``tideover`` (no command) and ``tideover demo``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from .theme import apply_theme
+
+DEFAULT_SIZE = (1366, 768)
+
+
+def has_display() -> bool:
+    if sys.platform != "linux":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
+
+
+def make_app() -> QApplication:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Tideover")
+    app.setOrganizationName("Tideover")
+    apply_theme(app)
+    return app
+
+
+def open_window(data_dir: Path, *, user: str = "", hint: str = ""):
+    from .main_window import MainWindow
+
+    window = MainWindow(data_dir, user=user, hint=hint)
+    window.resize(*DEFAULT_SIZE)
+    window.show()
+    return window
+
+
+def run_app(args) -> int:
+    """``tideover`` with no command: the unlock screen for this workstation's store."""
+    if not has_display():
+        print("tideover: no display for the desktop app; use a command (see `tideover --help`).", file=sys.stderr)
+        return 1
+    from app.cli import default_data_dir
+
+    data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else default_data_dir()
+    app = make_app()
+    window = open_window(data_dir, user=getattr(args, "user", None) or os.environ.get("TIDEOVER_USER", ""))
+    code = app.exec()
+    del window
+    return int(code)
+
+
+def run_demo(store, data_dir) -> int | None:
+    """``tideover demo``: the real unlock screen on the throwaway store, pre-filled for nina.
+
+    Returns None (headless printout instead) when there is no display.
+    """
+    if not has_display():
+        return None
+    from app.services.demo import DEMO_PASSWORD
+
+    store_dir = Path(store.data_dir)
+    store.close("exit")
+    app = make_app()
+    hint = (f"DEMO workstation with synthetic patients. Password for nina (nurse), colm (unit coordinator) "
+            f"and sam (super-user): {DEMO_PASSWORD}")
+    window = open_window(store_dir, user="nina", hint=hint)
+    code = app.exec()
+    del window
+    return int(code)

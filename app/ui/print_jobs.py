@@ -1,0 +1,77 @@
+"""Carrying out a print: gather the data (on the store worker), lay it out, then record ``access.print``."""
+
+from __future__ import annotations
+
+from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+from PySide6.QtWidgets import QDialog, QWidget
+
+import forms
+from app.services.printing import record_print, task_printout
+
+from . import printing
+from .print_dialog import PrintDialog
+from .unlock import error_text
+
+
+class PrintJobs:
+    """Opens the print chooser and prints what was chosen; reports through ``notify(text, error)``."""
+
+    def __init__(self, window: QWidget, session, board, detail, notify):
+        self.window, self.session, self.board, self.detail, self.notify = window, session, board, detail, notify
+        self.dialog: PrintDialog | None = None
+
+    def open_dialog(self, *, prefer_task: bool) -> PrintDialog:
+        task = self.detail.task if prefer_task else None
+        label = None
+        if task is not None:
+            label = f"{forms.WORKFLOW_TITLES.get(task['workflow'])} for {self.detail.patient.text()}"
+        self.dialog = PrintDialog(board_count=self.board.model.rowCount(), task_label=label,
+                                  workflow=task["workflow"] if task else None, parent=self.window)
+        self.dialog.chosen.connect(self.print)
+        self.dialog.open()
+        return self.dialog
+
+    def _context(self) -> dict:
+        return dict(self.session.identity)
+
+    def print(self, what: str, workflow: str, pdf_path: str) -> None:
+        context = self._context()
+        if what == "board":
+            rows = [self.board.model.row_text(r) for r in range(self.board.model.rowCount())]
+            filt = f"Filter: {self.board.filter_description()}"
+            self._output(printing.board_html(rows, context, filt), "Unit board", what, len(rows), None, pdf_path,
+                         landscape=True)
+        elif what == "task" and self.detail.task is not None:
+            task_id = self.detail.task["task_id"]
+            self.session.call(task_printout, task_id, on_error=self._failed,
+                              on_done=lambda task: self._output(printing.task_html(task, context),
+                                                                "Task", what, 1, task_id, pdf_path))
+        else:
+            self._output(printing.blank_form_html(workflow, context), f"Blank form {workflow}", "blank_form", 1,
+                         None, pdf_path)
+
+    def _output(self, document: str, title: str, what: str, count: int, target_id: str | None, pdf_path: str,
+                *, landscape: bool = False) -> None:
+        if pdf_path:
+            printer = printing.pdf_printer(pdf_path)
+        else:
+            printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+            chooser = QPrintDialog(printer, self.window)
+            if chooser.exec() != QDialog.DialogCode.Accepted:
+                self.notify("Printing cancelled; nothing was printed.", False)
+                return
+        footer = f"Tideover · {title} · {self.session.identity.get('unit_id', '')}"
+        try:
+            pages = printing.render(printer, document, title=title, footer=footer,
+                                    training=self.session.training, landscape=landscape)
+        except OSError as err:
+            self.notify(f"Could not print: {err}", True)
+            return
+        where = pdf_path or printer.printerName() or "the printer"
+        self.session.call(record_print, what, count, target_id=target_id, fmt="pdf" if pdf_path else "paper",
+                          on_error=self._failed,
+                          on_done=lambda _e: self.notify(f"Printed {title.lower()} ({pages} page(s)) to {where}.",
+                                                         False))
+
+    def _failed(self, err: Exception) -> None:
+        self.notify(f"Could not print: {error_text(err)}", True)
