@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import sqlcipher3
@@ -22,6 +23,9 @@ def open_encrypted(path: Path, data_key: bytes) -> sqlite_utils.Database:
     """
     if len(data_key) != 32:
         raise StoreError("The data key must be 32 bytes.")
+    if not path.exists():
+        # Create it private: SQLite gives the -wal and -shm files the main file's permissions.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA key = \"x'{data_key.hex()}'\"")
@@ -74,7 +78,9 @@ def transaction(db: sqlite_utils.Database):
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite rolls back by itself on some errors (a full disk); only roll back what is open.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")

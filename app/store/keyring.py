@@ -140,7 +140,7 @@ class Keyring:
         """Write atomically (temp file, fsync, rename) so a crash leaves the old or new file whole."""
         tmp = path.with_suffix(".tmp")
         data = json.dumps(self.to_json(), indent=1).encode()
-        with open(tmp, "wb") as fh:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

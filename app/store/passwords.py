@@ -34,9 +34,9 @@ def check_new_password(password: str, *, min_length: int = DEFAULT_MIN_LENGTH,
         raise WeakPassword("That password is on the list of commonly used passwords; choose another.")
     if len(set(low)) <= 3:
         raise WeakPassword("The password repeats too few characters; choose another.")
-    for n in range(1, 7):
+    for n in range(1, len(low) // 2 + 1):
         if len(low) % n == 0 and low == low[:n] * (len(low) // n):
-            raise WeakPassword("The password is one short pattern repeated; choose another.")
+            raise WeakPassword("The password is one pattern repeated; choose another.")
     if _is_sequence(low):
         raise WeakPassword("The password is a simple sequence; choose another.")
     for word in ("tideover", *context):

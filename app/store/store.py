@@ -88,7 +88,7 @@ class Store:
             raise StoreError("The lockout limit must be between 1 and 100 failed unlocks.")
         check_new_password(password, min_length=int(settings["min_password_length"]),
                            context=(admin_id, admin_name, site_id, unit_id))
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if (data_dir / KEYRING_NAME).exists() or (data_dir / DB_NAME).exists():
             raise AlreadyInitialized(f"{data_dir} already holds a Tideover store.")
         device_id = new_id()
