@@ -122,6 +122,7 @@ class CaptureScreen(QWidget):
         self.form.setObjectName(f"form:{workflow}")
         self.form_title.setText(f"{forms.WORKFLOW_TITLES[workflow]} form")
         self.form_layout.addWidget(self.form, 1)
+        self.form.show()
         self.setTabOrder(self.priority, self.picker.search)
 
     def save(self) -> None:

@@ -209,6 +209,8 @@ class RepeatingGroup:
         self.instances.append(inst)
         self.boxes.append(box)
         self.layout.insertWidget(self.layout.count() - 1, box)
+        if self.row.isVisible():  # added after the form was shown: show it now, not after the next event
+            box.show()
         self.on_change()
         return inst
 

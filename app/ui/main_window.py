@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         on("Ctrl+P", self.print_current)
         on("Ctrl+L", lambda: self.session.lock("manual"))
         on("F5", self.reload_board)
-        QShortcut(QKeySequence("Ctrl+S"), self.capture, activated=self.capture.save)
+        on("Ctrl+S", self.save_current)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt name
         # Every dialog of a training session carries the watermark too.
@@ -141,6 +141,10 @@ class MainWindow(QMainWindow):
             return
         self.show_board()
         self.board.focus_search()
+
+    def save_current(self) -> None:
+        if self.session.is_unlocked and self.stack.currentWidget() is self.capture:
+            self.capture.save()
 
     def print_current(self) -> None:
         if self.session.is_unlocked:
