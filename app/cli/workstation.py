@@ -98,7 +98,7 @@ def cmd_user_unlock(args, ctx) -> int:
 
 
 def cmd_user_list(args, ctx) -> int:
-    users = ctx.store().query("SELECT user_id, display_name, role, active FROM users ORDER BY user_id")
+    users = ws.list_users(ctx.store())
     if args.json:
         print_json(users)
     else:

@@ -35,6 +35,10 @@ def add_user(store: Store, user_id: str, role: str, password: str, display_name:
     store.add_user(user_id, display_name or user_id, role, password)
 
 
+def list_users(store: Store) -> list[dict]:
+    return store.query("SELECT user_id, display_name, role, active FROM users ORDER BY user_id")
+
+
 def status(store: Store) -> dict:
     """What IT and the banner need: counts, mode, identity of the workstation, last sync."""
     from .patients import census_age_seconds
