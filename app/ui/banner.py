@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from .theme import age_text, named, set_flag
+from .theme import age_text, named
 
 MODE_TEXT = {"live": "LIVE", "downtime": "DOWNTIME", "training": "TRAINING", "locked": "LOCKED"}
 # The central counts as reachable when the last sync is this recent (the sync engine syncs often).
@@ -61,8 +61,13 @@ class Banner(QFrame):
 
     def _set_mode(self, mode: str) -> None:
         self.setProperty("mode", mode)
-        set_flag(self, "mode-set", True)
+        self.style().unpolish(self)
+        self.style().polish(self)
         self.mode.setText(MODE_TEXT.get(mode, mode.upper()))
+
+    def show_mode(self, mode: str) -> None:
+        """At once on unlock; the rest of the banner follows when the store has answered."""
+        self._set_mode(mode)
 
     def show_locked(self, *, training: bool) -> None:
         self._set_mode("training" if training else "locked")

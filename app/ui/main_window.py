@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
         self.unlock.unlocked()
         self.prefill_user = self.session.identity.get("user_id", self.prefill_user)
         self.watermark.setVisible(self.session.training)
+        self.banner.show_mode(self.session.identity.get("mode", "downtime"))
         self.notify(f"Signed in as {self.session.identity.get('name')}.")
         self.reload_board()
         self.refresh_status()

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 import forms
 from app.services import tasks as ts
 from app.services.printing import answer_lines
-from sync.taskstate import allowed_next
+from sync.taskstate import TERMINAL, allowed_next
 
 from .board_model import PRIORITY_TEXT, patient_name
 from .theme import named, set_role
@@ -138,7 +138,6 @@ class TaskDetailScreen(QWidget):
         box.addLayout(moves)
         handoff = QHBoxLayout()
         self.hand_to = named(QComboBox(), "Hand to (destination)")
-        self.hand_to.setEditable(True)
         self.hand_to.setMinimumWidth(220)
         self.reason = named(QLineEdit(), "Reason or note for this change")
         self.reason.setPlaceholderText("reason (needed for entered-in-error)")
@@ -203,7 +202,7 @@ class TaskDetailScreen(QWidget):
         destinations = sorted({d for d in [task.get("destination"), *forms.DEFAULT_DESTINATIONS.values(),
                                            "pharmacy", "lab", "bed_control", "ed_resus"] if d})
         self.hand_to.clear()
-        self.hand_to.addItem("(keep: " + (task.get("destination") or "none") + ")", None)
+        self.hand_to.addItem("(no change: " + (task.get("destination") or "none").replace("_", " ") + ")", None)
         for d in destinations:
             self.hand_to.addItem(d.replace("_", " "), d)
         self._show_moves(task["status"])
@@ -216,7 +215,12 @@ class TaskDetailScreen(QWidget):
                 item.widget().deleteLater()
         self.status_buttons: dict[str, QPushButton] = {}
         moves = allowed_next(status)
-        self.moves_label.setText("Move to:" if moves else "This task is closed; no further moves.")
+        if not moves:
+            self.moves_label.setText("This task is closed; no further moves.")
+        elif status in TERMINAL:
+            self.moves_label.setText(f"This task is {status}; only a correction is possible:")
+        else:
+            self.moves_label.setText("Move to:")
         for to_status in moves:
             button = named(QPushButton(STATUS_VERB.get(to_status, to_status)), f"Move to {to_status}")
             button.clicked.connect(lambda _c=False, s=to_status: self.move(s))
@@ -227,9 +231,6 @@ class TaskDetailScreen(QWidget):
         if self.task is None:
             return
         destination = self.hand_to.currentData()
-        typed = self.hand_to.currentText().strip()
-        if destination is None and typed and not typed.startswith("(keep"):
-            destination = typed.replace(" ", "_")
         reason = self.reason.text().strip() or None
         if to_status == "entered-in-error" and not reason:
             self._say("Say why this task was entered in error (in Reason), then press the button again.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QComboBox
+from PySide6.QtWidgets import QApplication, QComboBox
 
 from .conftest import WAIT_MS
 
@@ -18,6 +18,8 @@ def pick(qtbot, combo: QComboBox, text: str) -> None:
     """Choose an entry of a list by typing its first letters, as on a keyboard (space would open the list)."""
     assert " " not in text
     combo.setFocus()
+    # Letters typed within the keyboard input interval add up to one search: start a new one.
+    qtbot.wait(QApplication.keyboardInputInterval() + 30)
     qtbot.keyClicks(combo, text)
     assert combo.currentText().lower().startswith(text.lower()), (combo.currentText(), text)
 
