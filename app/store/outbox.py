@@ -24,14 +24,16 @@ class Outgoing:
 
 
 def pending_count(store: Store) -> int:
-    with store_errors():
-        return store.db.execute("SELECT count(*) FROM sync_state WHERE state = 'pending'").fetchone()[0]
+    return store.pending_count()
 
 
 def first_pending_seq(store: Store, after: int = 0) -> int | None:
+    """The lowest ``device_seq`` after ``after`` of an own event the central has not answered."""
     with store_errors():
-        row = store.db.execute("SELECT min(device_seq) FROM sync_state WHERE state = 'pending' AND device_seq > ?",
-                               [after]).fetchone()
+        row = store.db.execute(
+            "SELECT min(e.device_seq) FROM events e WHERE e.device_id = ? AND e.device_seq > ? AND NOT EXISTS"
+            " (SELECT 1 FROM sync_state s WHERE s.device_seq = e.device_seq)",
+            [store.device_id, max(after, store.sync_watermark())]).fetchone()
     return row[0] if row and row[0] is not None else None
 
 
@@ -51,42 +53,38 @@ def sign_at(store: Store, device_seq: int, head_hash: str) -> Checkpoint:
 
 
 def apply_answers(store: Store, results: list[dict]) -> dict[str, int]:
-    """Record the central's per-event answers; returns how many rows changed state, by new state."""
-    now = store.clock.now_iso()
-    rows = {"synced": [], "quarantined": [], "rejected": []}
+    """Record the central's per-event answers; returns how many events got each state."""
+    answers, changed = [], {}
     for r in results:
         result = r.get("result")
         state = "synced" if result in HELD else result if result in (QUARANTINED, REJECTED) else None
-        if state is None:
+        if state is None or not isinstance(r.get("device_seq"), int):
             continue
-        rows[state].append([state, result, r.get("reason"), now, r.get("event_id")])
-    changed = {}
-    with store_errors(), store.db.conn:
-        for state, params in rows.items():
-            if params:
-                cur = store.db.conn.executemany(
-                    "UPDATE sync_state SET state = ?, result = ?, reason = ?, updated_at = ? WHERE event_id = ?",
-                    params)
-                changed[state] = cur.rowcount
+        answers.append({"device_seq": r["device_seq"], "event_id": r.get("event_id"), "state": state,
+                        "result": result, "reason": r.get("reason")})
+        changed[state] = changed.get(state, 0) + 1
+    if answers:
+        store.record_sync_answers(answers)
     return changed
 
 
 def mark_refused(store: Store, from_seq: int, reason: str, after_reason: str) -> int:
-    """Mark this device's pending events from ``from_seq`` on as rejected: the central refused the
+    """Mark this device's unanswered events from ``from_seq`` on as rejected: the central refused the
     chain there (the first gets ``reason``, the rest ``after_reason``)."""
-    now = store.clock.now_iso()
-    with store_errors(), store.db.conn:
-        a = store.db.conn.execute("UPDATE sync_state SET state = 'rejected', result = 'rejected', reason = ?, "
-                                  "updated_at = ? WHERE device_seq = ? AND state = 'pending'",
-                                  [reason, now, from_seq]).rowcount
-        b = store.db.conn.execute("UPDATE sync_state SET state = 'rejected', result = 'rejected', reason = ?, "
-                                  "updated_at = ? WHERE device_seq > ? AND state = 'pending'",
-                                  [after_reason, now, from_seq]).rowcount
-    return a + b
+    with store_errors():
+        rows = store.db.execute(
+            "SELECT e.device_seq, e.event_id FROM events e WHERE e.device_id = ? AND e.device_seq >= ? AND NOT EXISTS"
+            " (SELECT 1 FROM sync_state s WHERE s.device_seq = e.device_seq) ORDER BY e.device_seq",
+            [store.device_id, from_seq]).fetchall()
+    answers = [{"device_seq": seq, "event_id": eid, "state": "rejected", "result": "rejected",
+                "reason": reason if seq == from_seq else after_reason} for seq, eid in rows]
+    if answers:
+        store.record_sync_answers(answers)
+    return len(answers)
 
 
 def held_back(store: Store) -> list[dict]:
     """This device's events the central quarantined or rejected, with the reason, for the workstation."""
     return store.query("SELECT s.event_id, s.device_seq, s.state, s.reason, e.type, e.task_id FROM sync_state s "
-                       "JOIN events e ON e.event_id = s.event_id WHERE s.state IN ('quarantined', 'rejected') "
-                       "ORDER BY s.device_seq")
+                       "JOIN events e ON e.device_id = ? AND e.device_seq = s.device_seq "
+                       "WHERE s.state IN ('quarantined', 'rejected') ORDER BY s.device_seq", [store.device_id])

@@ -1,0 +1,82 @@
+"""Commands that connect a workstation to the central: enroll, sync, and air-gap bundles."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from app.services import bundles, enrollment
+from app.services import sync as sync_service
+
+from .common import print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("enroll", help="enroll this workstation with the central (admin; IT gives the token)",
+                       description="Register this workstation's signing key with the central using a one-time "
+                                   "token from `tideover-central enroll-token create`. The device credential "
+                                   "and the central's URL are kept in the encrypted store.")
+    p.add_argument("--central", required=True, metavar="URL", help="the central's URL, e.g. https://central:8470")
+    p.add_argument("--token", required=True, help="the one-time enrollment token")
+    p.add_argument("--ca-bundle", type=Path, help="PEM CA bundle to trust for the central's TLS certificate")
+    p.set_defaults(run=cmd_enroll)
+
+    p = sub.add_parser("sync", help="push pending events to the central, then pull the unit's events",
+                       description="Push every pending event (batches of up to 1,000, retried with backoff), "
+                                   "then pull the unit's events from other workstations. Prints a JSON summary.")
+    p.add_argument("--central", metavar="URL", help="the central's URL (default: the one enrolled with)")
+    p.add_argument("--ca-bundle", type=Path, help="PEM CA bundle to trust for the central's TLS certificate")
+    p.add_argument("--timeout", type=float, default=sync_service.DEFAULT_TIMEOUT, help="seconds per request")
+    p.add_argument("--attempts", type=int, default=6, help="tries per request before giving up for now")
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.set_defaults(run=cmd_sync)
+
+    bundle = sub.add_parser("bundle", help="air-gap sync with files").add_subparsers(dest="bundle_cmd",
+                                                                                     required=True)
+    p = bundle.add_parser("export", help="write the pending events as one encrypted bundle file",
+                          description="Only the central can read the bundle. Carry it to the central and "
+                                      "import it there with `tideover-central bundle import`.")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--central-key", type=Path, help="the central's key file, if this workstation is not enrolled")
+    p.set_defaults(run=cmd_bundle_export)
+    p = bundle.add_parser("import-receipt", help="mark events synced from the central's signed receipt")
+    p.add_argument("receipt", type=Path)
+    p.add_argument("--central-key", type=Path, help="the central's key file, if this workstation is not enrolled")
+    p.set_defaults(run=cmd_import_receipt)
+
+
+def cmd_enroll(args, ctx) -> int:
+    done = enrollment.enroll(ctx.store(), args.central, args.token, ca_bundle=args.ca_bundle)
+    print(f"Enrolled device {done['device_id']} ({done['site_id']}/{done['unit_id']}) with {done['central']}.")
+    return 0
+
+
+def _progress():
+    if not sys.stderr.isatty():
+        return None
+
+    def show(sent: int, total: int) -> None:
+        print(f"\rpushed {sent}/{total}", end="" if sent < total else "\n", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_sync(args, ctx) -> int:
+    store = ctx.store()
+    link = sync_service.Link.from_store(store, args.central, str(args.ca_bundle) if args.ca_bundle else None)
+    link = sync_service.Link(link.url, link.credential, link.ca_bundle, args.timeout)
+    summary = sync_service.sync(store, link, retry=sync_service.Retry(attempts=max(1, args.attempts)),
+                                progress=_progress(), batch_size=args.batch_size)
+    print_json(summary)
+    return 1 if summary["refused"] else 0
+
+
+def cmd_bundle_export(args, ctx) -> int:
+    print_json(bundles.export_bundle(ctx.store(), args.out, args.central_key))
+    return 0
+
+
+def cmd_import_receipt(args, ctx) -> int:
+    summary = bundles.import_receipt(ctx.store(), args.receipt, args.central_key)
+    print_json(summary)
+    return 1 if summary["refused"] else 0

@@ -1,0 +1,213 @@
+"""Syncing a workstation with the central over HTTP: push the outbox, then pull the unit's events.
+
+Push sends batches of at most 1,000 events, each with a checkpoint signed over its last event,
+and marks events only from the central's answers. Every step can be repeated safely: a lost
+answer means the next push is answered ``duplicate``; a gap (the central holds less than we
+thought) restarts from the central's ``highest_gapless_seq``. Network errors, timeouts and 5xx
+answers are retried with exponential backoff and full jitter; then the sync stops with the
+outbox intact, to resume next time from where it stopped.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from app.store import outbox
+from app.store.store import Store
+from sync.errors import TideoverError
+from sync.protocol import AFTER_BREAK, MAX_BATCH, RESULTS, RETRYABLE, push_request_json
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class SyncError(TideoverError):
+    """The sync could not be completed; the outbox is intact and the next sync resumes."""
+
+    kind = "sync"
+
+
+class CentralUnreachable(SyncError):
+    kind = "central_unreachable"
+
+
+class SyncRefused(SyncError):
+    """The central refused a request (4xx): retrying the same request will not help."""
+
+    kind = "sync_refused"
+
+    def __init__(self, message: str, status: int = 0, body: dict | None = None):
+        super().__init__(message)
+        self.status, self.body = status, body or {}
+
+
+class NotEnrolled(SyncError):
+    kind = "not_enrolled"
+
+
+@dataclass(frozen=True)
+class Link:
+    """How to reach the central: its URL, this device's credential and the CA bundle to trust."""
+
+    url: str
+    credential: str | None = None
+    ca_bundle: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def from_store(cls, store: Store, url: str | None = None, ca_bundle: str | None = None) -> Link:
+        meta = store.meta()
+        url = url or meta.get("central_url")
+        if not url:
+            raise NotEnrolled("This workstation is not enrolled with a central: run `tideover enroll "
+                              "--central URL --token TOKEN` (IT gives the token).")
+        if not meta.get("central_credential"):
+            raise NotEnrolled("This workstation has no device credential; enroll it with `tideover enroll`.")
+        return cls(url, meta["central_credential"], ca_bundle or meta.get("central_ca_bundle") or None)
+
+
+@dataclass
+class Retry:
+    attempts: int = 6
+    base: float = 0.25
+    cap: float = 8.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+        return self.rng.uniform(0, min(self.cap, self.base * 2 ** attempt))
+
+
+def http_client(link: Link, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {link.credential}"} if link.credential else {}
+    verify = link.ca_bundle if link.ca_bundle else True
+    return httpx.Client(base_url=link.url.rstrip("/"), headers=headers, timeout=link.timeout,
+                        transport=transport, verify=verify)
+
+
+def _error_body(resp: httpx.Response) -> dict:
+    try:
+        body = resp.json()
+        return body if isinstance(body, dict) else {}
+    except ValueError:
+        return {}
+
+
+def call(client: httpx.Client, method: str, path: str, retry: Retry, **kw) -> httpx.Response:
+    """One request, retried on network errors, timeouts and 5xx; 2xx and 409 are returned, 4xx raised."""
+    last = ""
+    for attempt in range(retry.attempts):
+        try:
+            resp = client.request(method, path, **kw)
+        except httpx.TransportError as err:
+            last = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        else:
+            if resp.status_code < 300 or resp.status_code == 409:
+                return resp
+            body = _error_body(resp)
+            if resp.status_code < 500 and resp.status_code != 429:
+                raise SyncRefused(f"The central refused the request ({resp.status_code} "
+                                  f"{body.get('error', '')}): {body.get('detail', resp.text[:200])}",
+                                  resp.status_code, body)
+            last = f"HTTP {resp.status_code} {body.get('detail', '')}".strip()
+        if attempt + 1 < retry.attempts:
+            retry.sleep(retry.delay(attempt))
+    raise CentralUnreachable(f"The central at {client.base_url} did not answer after {retry.attempts} tries "
+                             f"({last}). Everything is kept in the outbox; sync again later.")
+
+
+@dataclass
+class PushReport:
+    sent: int = 0
+    results: Counter = field(default_factory=Counter)
+    refused: dict | None = None
+    highest_gapless_seq: int | None = None
+
+
+def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batch_size: int = MAX_BATCH,
+         progress: Callable[[int, int], None] | None = None) -> PushReport:
+    """Push every pending event of this device; mark each from the central's answer."""
+    retry = retry or Retry()
+    batch_size = max(1, min(batch_size, MAX_BATCH))
+    report = PushReport()
+    start = outbox.first_pending_seq(store)
+    total = outbox.pending_count(store)
+    limit, gap_restarts = batch_size, 0
+    while start is not None:
+        rows = outbox.batch_from(store, start, limit)
+        if not rows:
+            break
+        cp = outbox.sign_at(store, rows[-1].device_seq, rows[-1].hash)
+        body = push_request_json(store.device_id, cp, [r.body for r in rows], outbox.pending_count(store))
+        resp = call(client, "POST", "/v1/push", retry, content=body,
+                    headers={"Content-Type": "application/json"})
+        answer = resp.json()
+        report.highest_gapless_seq = answer.get("highest_gapless_seq", report.highest_gapless_seq)
+        if resp.status_code == 409:
+            start, limit = _after_refusal(store, answer, rows, batch_size, report)
+            gap_restarts += 1
+            if gap_restarts > 20:
+                raise SyncError(f"The central keeps refusing this device's chain ({answer.get('error')}).")
+            continue
+        outbox.apply_answers(store, answer["results"])
+        report.sent += len(rows)
+        report.results.update(r["result"] for r in answer["results"])
+        limit = batch_size
+        if progress:
+            progress(report.sent, total)
+        start = outbox.first_pending_seq(store, after=rows[-1].device_seq)
+    return report
+
+
+def _after_refusal(store: Store, answer: dict, rows: list, batch_size: int,
+                   report: PushReport) -> tuple[int | None, int]:
+    """Where to go on after a 409: (next start seq or None to stop, next batch limit)."""
+    error, at = answer.get("error"), answer.get("device_seq")
+    hgs = answer.get("highest_gapless_seq")
+    if error in RETRYABLE and hgs is not None:
+        return hgs + 1, batch_size  # the central holds less than we sent from: send from where it stands
+    if isinstance(at, int) and at > rows[0].device_seq:
+        return rows[0].device_seq, at - rows[0].device_seq  # send the part before the break on its own
+    report.refused = {"error": error, "detail": answer.get("detail"), "device_seq": at}
+    if isinstance(at, int):
+        outbox.mark_refused(store, at, error or "refused", AFTER_BREAK)
+    return None, batch_size
+
+
+def pull(store: Store, client: httpx.Client, *, retry: Retry | None = None) -> int:
+    """Apply the unit's events from other devices, page by page; the cursor is kept in store meta."""
+    retry = retry or Retry()
+    cursor = int(store.meta().get("pull_cursor", "0") or 0)
+    applied = 0
+    while True:
+        resp = call(client, "GET", "/v1/pull", retry, params={"after": cursor})
+        page = resp.json()
+        if page["events"]:
+            applied += store.ingest_remote(page["events"])
+        if page["cursor"] != cursor:
+            cursor = page["cursor"]
+            store.set_meta("pull_cursor", str(cursor))
+        if not page["more"]:
+            return applied
+
+
+def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = None, retry: Retry | None = None,
+         progress: Callable[[int, int], None] | None = None, batch_size: int = MAX_BATCH) -> dict:
+    """Push then pull; returns the summary the CLI prints (counts per result, pulled, pending left)."""
+    retry = retry or Retry()
+    with http_client(link, transport) as client:
+        report = push(store, client, retry=retry, batch_size=batch_size, progress=progress)
+        pulled = pull(store, client, retry=retry) if report.refused is None else 0
+    store.checkpoint("sync")
+    now = store.clock.now_iso()
+    store.set_meta("last_sync", now)
+    return {"central": link.url, "pushed": report.sent,
+            "results": {r: report.results.get(r, 0) for r in RESULTS},
+            "pulled": pulled, "pending": outbox.pending_count(store),
+            "highest_gapless_seq": report.highest_gapless_seq, "refused": report.refused, "at": now}

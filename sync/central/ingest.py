@@ -1,0 +1,315 @@
+"""Taking in one push batch: the same code answers HTTP pushes and bundle imports.
+
+Order of work, cheapest refusal first and the write lock last:
+1. shape (``parse_push``): a dict check of the envelope and of each event's chain fields;
+2. ownership: every event is the pushing device's, site's and unit's;
+3. the checkpoint: it names the batch's last event and is signed by the device's enrolled key;
+4. the chain inside the batch: contiguous ``device_seq``, each ``prev_hash`` links, each hash
+   recomputed from the body (so the signature vouches for every event of the batch);
+5. under the write lock: the link to what the central holds, then per-event answers and inserts.
+
+Steps 1-4 and a mismatch with the held chain refuse the whole batch (nothing written). Past
+that, each event gets its own answer: an event invalid in meaning is quarantined, the chain
+goes on, and the rest of the queue is not blocked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from sync.canonical import canonical_json, sha256_hex
+from sync.checkpoint import Checkpoint, verify_checkpoint
+from sync.clock import Clock
+from sync.errors import BadSignature, InvalidEvent
+from sync.events import Event, describe_validation
+from sync.payloads import PAYLOADS
+from sync.protocol import (
+    ACCEPTED,
+    BAD_SIGNATURE,
+    CHAIN_BROKEN,
+    CHECKPOINT_MISMATCH,
+    CONCURRENT_EDIT,
+    CONFLICT,
+    DUPLICATE,
+    HASH_MISMATCH,
+    ID_REUSED,
+    INVALID_FIELDS,
+    INVALID_PAYLOAD,
+    INVALID_REQUEST,
+    KEY_MISMATCH,
+    MAX_BATCH,
+    NOT_YOUR_DEVICE,
+    QUARANTINED,
+    REJECTED,
+    SEQ_GAP,
+    UNKNOWN_TYPE,
+)
+
+from .db import CentralDB, checkpoints, conflicts, devices, events, quarantine
+from .enroll import Device
+from .errors import Refused
+
+EDIT_TYPES = frozenset({"task.transitioned", "task.answers_updated"})
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_CHAIN_FIELDS = (("event_id", str), ("device_id", str), ("site_id", str), ("unit_id", str), ("type", str),
+                 ("hash", str), ("prev_hash", str))
+
+
+@dataclass
+class PushBatch:
+    device_id: str
+    checkpoint: Checkpoint
+    events: list[dict]
+    backlog: int = 0
+
+
+@dataclass
+class Outcome:
+    """What the central answered for one batch, plus counts for the metrics."""
+
+    device_id: str
+    results: list[dict]
+    highest_gapless_seq: int
+    counts: Counter = field(default_factory=Counter)  # (site, unit, workflow, result) -> n
+
+    def response(self) -> dict:
+        return {"device_id": self.device_id, "results": self.results,
+                "highest_gapless_seq": self.highest_gapless_seq}
+
+
+def _bad(detail: str) -> Refused:
+    return Refused(422, INVALID_REQUEST, detail)
+
+
+def parse_push(raw: object) -> PushBatch:
+    """Check a decoded PushRequest with plain dict checks; Refused(422) naming the first problem."""
+    if not isinstance(raw, dict):
+        raise _bad("The request must be a JSON object.")
+    extra = set(raw) - {"device_id", "checkpoint", "events", "backlog"}
+    if extra:
+        raise _bad(f"Unknown field(s): {', '.join(sorted(extra))}.")
+    device_id, evs, backlog = raw.get("device_id"), raw.get("events"), raw.get("backlog", 0)
+    if not isinstance(device_id, str) or not device_id:
+        raise _bad("device_id must be a non-empty string.")
+    if type(backlog) is not int or backlog < 0:
+        raise _bad("backlog must be a whole number of events, 0 or more.")
+    if not isinstance(evs, list) or not 1 <= len(evs) <= MAX_BATCH:
+        raise _bad(f"events must be a list of 1 to {MAX_BATCH} events.")
+    try:
+        checkpoint = Checkpoint.model_validate(raw.get("checkpoint"))
+    except ValidationError as err:
+        raise _bad("checkpoint: " + describe_validation(err).removeprefix("Invalid event: ")) from None
+    for i, ev in enumerate(evs):
+        if not isinstance(ev, dict):
+            raise _bad(f"events[{i}] must be a JSON object.")
+        for name, kind in _CHAIN_FIELDS:
+            if not isinstance(ev.get(name), kind):
+                raise _bad(f"events[{i}].{name} is missing or not a {kind.__name__}.")
+        seq = ev.get("device_seq")
+        if type(seq) is not int or not 1 <= seq < 2 ** 62:
+            raise _bad(f"events[{i}].device_seq must be a whole number from 1.")
+        if not _HEX64.match(ev["hash"]) or not _HEX64.match(ev["prev_hash"]):
+            raise _bad(f"events[{i}]: hash and prev_hash must be 64 lowercase hex digits.")
+        if not 1 <= len(ev["event_id"]) <= 64:
+            raise _bad(f"events[{i}].event_id must be 1 to 64 characters.")
+    return PushBatch(device_id, checkpoint, evs, backlog)
+
+
+def check_batch(device: Device, batch: PushBatch) -> tuple[list[dict], dict[int, str]]:
+    """Steps 2-4: ownership, checkpoint and the chain inside the batch. Returns events in seq order,
+    and seq -> the text to store (its canonical JSON with the hash appended last)."""
+    if batch.device_id != device.device_id or batch.checkpoint.device_id != device.device_id:
+        raise Refused(403, NOT_YOUR_DEVICE, "A device may push only its own events.")
+    for ev in batch.events:
+        if (ev["device_id"], ev["site_id"], ev["unit_id"]) != (device.device_id, device.site_id, device.unit_id):
+            raise Refused(403, NOT_YOUR_DEVICE,
+                          f"Event {ev['event_id'][:64]} belongs to {ev['device_id'][:64]} at "
+                          f"{ev['site_id'][:64]}/{ev['unit_id'][:64]}; this device may push only its own "
+                          f"events of {device.site_id}/{device.unit_id}.")
+    evs = sorted(batch.events, key=lambda e: e["device_seq"])
+    last = evs[-1]
+    if batch.checkpoint.device_seq != last["device_seq"] or batch.checkpoint.hash != last["hash"]:
+        raise Refused(422, CHECKPOINT_MISMATCH, "The checkpoint must be signed over the batch's last event.")
+    try:
+        verify_checkpoint(batch.checkpoint, device.public_key)
+    except BadSignature as err:
+        raise Refused(422, BAD_SIGNATURE, str(err)) from None
+    prev, texts = None, {}
+    for ev in evs:
+        seq = ev["device_seq"]
+        if prev is not None:
+            if seq != prev["device_seq"] + 1:
+                raise Refused(409, SEQ_GAP, f"The batch skips from seq {prev['device_seq']} to {seq}.",
+                              device_seq=prev["device_seq"] + 1)
+            if ev["prev_hash"] != prev["hash"]:
+                raise Refused(409, CHAIN_BROKEN, f"Event {ev['event_id']} (seq {seq}) does not link to the "
+                                                 f"event before it.", device_seq=seq)
+        try:  # what sync.events.recompute_hash does, keeping the canonical text to store
+            text = canonical_json({k: v for k, v in ev.items() if k != "hash"})
+            ok = sha256_hex(text) == ev["hash"]
+        except (ValueError, TypeError, InvalidEvent):  # a value JSON cannot carry canonically
+            ok = False
+        if not ok:
+            raise Refused(409, HASH_MISMATCH, f"Event {ev['event_id']} (seq {seq}) does not match its hash: "
+                                              f"it was changed after it was made.", device_seq=seq)
+        texts[seq] = f'{text[:-1]},"hash":"{ev["hash"]}"}}'
+        prev = ev
+    return evs, texts
+
+
+def meaning_problem(ev: dict, device: Device) -> tuple[str, str, str] | None:
+    """(result, reason, detail) for an event that is chained correctly but invalid in meaning."""
+    model = PAYLOADS.get(ev["type"])
+    if model is None:
+        return QUARANTINED, UNKNOWN_TYPE, f"unknown event type {ev['type'][:64]!r}"
+    try:
+        model.model_validate(ev.get("payload"))
+    except ValidationError as err:
+        return QUARANTINED, INVALID_PAYLOAD, describe_validation(err)
+    try:
+        Event.model_validate(ev)
+    except ValidationError as err:
+        return REJECTED, INVALID_FIELDS, describe_validation(err)
+    if ev["type"] == "device.initialized" and ev["payload"].get("public_key") != device.public_key:
+        return QUARANTINED, KEY_MISMATCH, "device.initialized names another public key than the enrolled one"
+    return None
+
+
+def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None = None) -> Outcome:
+    """Answer one batch and write what it adds, in one transaction. Raises Refused (nothing written)."""
+    clock = clock or Clock()
+    evs, texts = check_batch(device, batch)
+    verdicts = {ev["event_id"]: meaning_problem(ev, device) for ev in evs}
+    now = clock.now_iso()
+    with db.write() as conn:
+        head = conn.execute(sa.select(devices.c.head_seq, devices.c.head_hash).where(
+            devices.c.device_id == device.device_id)).one()
+        first, last = evs[0]["device_seq"], evs[-1]["device_seq"]
+        if first > head.head_seq + 1:
+            raise Refused(409, SEQ_GAP, f"The central holds this device's events up to seq {head.head_seq}; "
+                                        f"the batch starts at {first}. Send from {head.head_seq + 1}.",
+                          device_seq=head.head_seq + 1, highest_gapless_seq=head.head_seq)
+        results: list[dict] = []
+        counts: Counter = Counter()
+        held = _held(conn, device.device_id, first, min(last, head.head_seq)) if first <= head.head_seq else {}
+        new = [ev for ev in evs if ev["device_seq"] > head.head_seq]
+        for ev in evs[:len(evs) - len(new)]:
+            found = held.get(ev["device_seq"])
+            if found is None or found[0] != ev["event_id"] or found[1] != ev["hash"]:
+                raise Refused(409, CHAIN_BROKEN, f"The central holds another event at seq {ev['device_seq']} "
+                                                 f"of this device: its log was restored or replaced. Call IT.",
+                              device_seq=ev["device_seq"], highest_gapless_seq=head.head_seq)
+            answer = found[2] if found[2] in (QUARANTINED, REJECTED) else DUPLICATE
+            results.append(_result(ev, answer, found[3] if answer != DUPLICATE else None))
+            counts[(device.site_id, device.unit_id, ev.get("workflow") or "", answer)] += 1
+        if new and new[0]["prev_hash"] != head.head_hash:
+            seq = new[0]["device_seq"]
+            raise Refused(409, CHAIN_BROKEN, f"Event {new[0]['event_id']} (seq {seq}) does not link to the "
+                                             f"central's copy of seq {seq - 1}.", device_seq=seq,
+                          highest_gapless_seq=head.head_seq)
+        if new:
+            _take_new(db, conn, device, new, texts, verdicts, now, results, counts)
+            conn.execute(sa.update(devices).where(devices.c.device_id == device.device_id).values(
+                head_seq=new[-1]["device_seq"], head_hash=new[-1]["hash"], last_push_at=now,
+                backlog=batch.backlog))
+        else:
+            conn.execute(sa.update(devices).where(devices.c.device_id == device.device_id).values(
+                last_push_at=now, backlog=batch.backlog))
+        cp = batch.checkpoint
+        conn.execute(db.insert_ignore(checkpoints), {
+            "device_id": device.device_id, "device_seq": cp.device_seq, "signed_at": cp.signed_at,
+            "hash": cp.hash, "signature": cp.signature, "received_at": now})
+        hgs = max(head.head_seq, new[-1]["device_seq"] if new else 0)
+    return Outcome(device.device_id, results, hgs, counts)
+
+
+def _result(ev: dict, result: str, reason: str | None) -> dict:
+    return {"event_id": ev["event_id"], "device_seq": ev["device_seq"], "result": result, "reason": reason}
+
+
+def _held(conn, device_id: str, lo: int, hi: int) -> dict[int, tuple[str, str, str, str | None]]:
+    """seq -> (event_id, hash, result, reason) for what the central holds of this device in [lo, hi]."""
+    out = {}
+    for r in conn.execute(sa.select(events.c.device_seq, events.c.event_id, events.c.hash, events.c.result)
+                          .where(events.c.device_id == device_id, events.c.device_seq.between(lo, hi))):
+        out[r.device_seq] = (r.event_id, r.hash, r.result, None)
+    for r in conn.execute(sa.select(quarantine.c.device_seq, quarantine.c.event_id, quarantine.c.hash,
+                                    quarantine.c.result, quarantine.c.reason)
+                          .where(quarantine.c.device_id == device_id, quarantine.c.device_seq.between(lo, hi))):
+        out[r.device_seq] = (r.event_id, r.hash, r.result, r.reason)
+    return out
+
+
+def _take_new(db, conn, device: Device, new: list[dict], texts: dict[int, str], verdicts: dict, now: str,
+              results: list[dict], counts: Counter) -> None:
+    ids = [ev["event_id"] for ev in new]
+    reused = set()
+    for chunk in range(0, len(ids), 500):
+        reused.update(r[0] for r in conn.execute(sa.select(events.c.event_id).where(
+            events.c.event_id.in_(ids[chunk:chunk + 500]))))
+    edits = {(ev["task_id"], ev["base_version"]): ev for ev in new
+             if ev["type"] in EDIT_TYPES and verdicts[ev["event_id"]] is None
+             and isinstance(ev.get("task_id"), str) and isinstance(ev.get("base_version"), int)}
+    rivals = _rival_edits(conn, device.device_id, edits) if edits else {}
+    rows, held_back, conflict_rows = [], [], []
+    for ev in new:
+        verdict = verdicts[ev["event_id"]]
+        if verdict is None and ev["event_id"] in reused:
+            verdict = (QUARANTINED, ID_REUSED, "another event already has this event_id")
+        reused.add(ev["event_id"])
+        if verdict is not None:
+            result, reason, detail = verdict
+            held_back.append({"event_id": ev["event_id"], "device_id": device.device_id,
+                              "device_seq": ev["device_seq"], "site_id": device.site_id,
+                              "unit_id": device.unit_id, "workflow": _text(ev.get("workflow")),
+                              "hash": ev["hash"], "result": result, "reason": reason, "detail": detail[:500],
+                              "received_at": now, "body": texts[ev["device_seq"]]})
+            results.append(_result(ev, result, reason))
+            counts[(device.site_id, device.unit_id, _text(ev.get("workflow")) or "", result)] += 1
+            continue
+        answer = ACCEPTED
+        rival = rivals.get((ev.get("task_id"), ev.get("base_version"))) if ev["type"] in EDIT_TYPES else None
+        if rival is not None:
+            answer = CONFLICT
+            conflict_rows.append({"task_id": ev["task_id"], "base_version": ev["base_version"],
+                                  "site_id": device.site_id, "unit_id": device.unit_id,
+                                  "workflow": ev.get("workflow"), "event_id": ev["event_id"],
+                                  "device_id": device.device_id, "other_event_id": rival[0],
+                                  "other_device_id": rival[1], "detected_at": now})
+        rows.append({"event_id": ev["event_id"], "device_id": device.device_id, "device_seq": ev["device_seq"],
+                     "site_id": device.site_id, "unit_id": device.unit_id, "type": ev["type"],
+                     "workflow": ev.get("workflow"), "task_id": ev.get("task_id"),
+                     "base_version": ev.get("base_version"), "hash": ev["hash"], "result": answer,
+                     "received_at": now, "body": texts[ev["device_seq"]]})
+        results.append(_result(ev, answer, CONCURRENT_EDIT if answer == CONFLICT else None))
+        counts[(device.site_id, device.unit_id, ev.get("workflow") or "", answer)] += 1
+    if rows:
+        conn.execute(db.insert_ignore(events), rows)
+    if held_back:
+        conn.execute(db.insert_ignore(quarantine), held_back)
+    if conflict_rows:
+        conn.execute(db.insert_ignore(conflicts), conflict_rows)
+
+
+def _text(value) -> str | None:
+    return value[:32] if isinstance(value, str) else None
+
+
+def _rival_edits(conn, device_id: str, edits: dict) -> dict[tuple, tuple[str, str]]:
+    """(task_id, base_version) -> (event_id, device_id) of an edit of the same task and version
+    already held from another device."""
+    task_ids = sorted({k[0] for k in edits})
+    out = {}
+    for chunk in range(0, len(task_ids), 500):
+        q = sa.select(events.c.task_id, events.c.base_version, events.c.event_id, events.c.device_id).where(
+            events.c.task_id.in_(task_ids[chunk:chunk + 500]), events.c.type.in_(sorted(EDIT_TYPES)),
+            events.c.device_id != device_id)
+        for r in conn.execute(q):
+            if (r.task_id, r.base_version) in edits:
+                out.setdefault((r.task_id, r.base_version), (r.event_id, r.device_id))
+    return out

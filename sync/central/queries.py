@@ -1,0 +1,144 @@
+"""Reading the central: pull pages, stats, conflicts, the quarantine, and the full chain check."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+from sync.canonical import GENESIS_HASH
+from sync.checkpoint import Checkpoint, verify_checkpoint
+from sync.errors import BadSignature, ChainBroken
+from sync.events import recompute_hash
+from sync.protocol import SHARED_TYPE_PREFIXES
+
+from .db import CentralDB, checkpoints, conflicts, devices, events, quarantine
+from .enroll import Device
+
+PULL_LIMIT = 1000
+
+
+def _shared_types():
+    return sa.or_(*[events.c.type.startswith(p) for p in SHARED_TYPE_PREFIXES])
+
+
+def pull_page(db: CentralDB, device: Device, after: int, limit: int = PULL_LIMIT) -> bytes:
+    """A PullResponse as JSON bytes: the unit's shared events from other devices after ``after``.
+
+    The stored texts are spliced in as they are, without decoding and encoding them again.
+    """
+    limit = max(1, min(int(limit), PULL_LIMIT))
+    q = (sa.select(events.c.gseq, events.c.body)
+         .where(events.c.site_id == device.site_id, events.c.unit_id == device.unit_id,
+                events.c.gseq > after, events.c.device_id != device.device_id, _shared_types())
+         .order_by(events.c.gseq).limit(limit + 1))
+    with db.read() as conn:
+        rows = conn.execute(q).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = rows[-1].gseq if rows else after
+    return (f'{{"cursor":{cursor},"more":{"true" if more else "false"},"events":['
+            + ",".join(r.body for r in rows) + "]}").encode("utf-8")
+
+
+def stats(db: CentralDB) -> dict:
+    """Counts for IT: events, devices with their highest gapless seq, quarantine, conflicts."""
+    with db.read() as conn:
+        n_events = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
+        by_result = dict(conn.execute(sa.select(events.c.result, sa.func.count()).group_by(events.c.result)).all())
+        q_rows = conn.execute(sa.select(quarantine.c.result, quarantine.c.reason, sa.func.count())
+                              .group_by(quarantine.c.result, quarantine.c.reason)).all()
+        n_conflicts = conn.execute(sa.select(sa.func.count()).select_from(conflicts)).scalar_one()
+        devs = conn.execute(sa.select(devices.c.device_id, devices.c.site_id, devices.c.unit_id,
+                                      devices.c.head_seq, devices.c.last_push_at, devices.c.backlog,
+                                      devices.c.enrolled_via).order_by(devices.c.device_id)).all()
+    return {
+        "events": n_events, "accepted": by_result.get("accepted", 0), "conflict": by_result.get("conflict", 0),
+        "quarantine": sum(r[2] for r in q_rows),
+        "quarantine_by_reason": {f"{r[0]}:{r[1]}": r[2] for r in q_rows},
+        "conflicts": n_conflicts, "devices": len(devs),
+        "per_device": [{"device_id": d.device_id, "site_id": d.site_id, "unit_id": d.unit_id,
+                        "highest_seq": d.head_seq, "last_push_at": d.last_push_at,
+                        "reported_backlog": d.backlog, "enrolled_via": d.enrolled_via} for d in devs],
+    }
+
+
+def list_conflicts(db: CentralDB) -> list[dict]:
+    with db.read() as conn:
+        rows = conn.execute(sa.select(conflicts).order_by(conflicts.c.id)).mappings().all()
+    return [{k: v for k, v in r.items() if k != "id"} for r in rows]
+
+
+def list_quarantine(db: CentralDB) -> list[dict]:
+    """Held-back events without their bodies (the bodies can carry patient data)."""
+    cols = [quarantine.c[n] for n in ("event_id", "device_id", "device_seq", "site_id", "unit_id", "workflow",
+                                      "result", "reason", "detail", "received_at")]
+    with db.read() as conn:
+        return [dict(r) for r in conn.execute(sa.select(*cols).order_by(quarantine.c.id)).mappings()]
+
+
+def _chain_rows(conn, device_id: str) -> Iterator[tuple[int, str, str]]:
+    """(device_seq, hash, body) of every event held for a device, events and quarantine merged in order."""
+    a = sa.select(events.c.device_seq, events.c.hash, events.c.body).where(events.c.device_id == device_id)
+    b = sa.select(quarantine.c.device_seq, quarantine.c.hash, quarantine.c.body).where(
+        quarantine.c.device_id == device_id)
+    yield from conn.execute(sa.union_all(a, b).order_by("device_seq")).yield_per(2000)
+
+
+def verify(db: CentralDB) -> dict:
+    """Re-check every device's chain and every stored checkpoint signature.
+
+    Returns {"devices", "events", "checkpoints", "problems": [..]}; any problem means a break.
+    """
+    problems: list[dict] = []
+    n_events = n_cps = 0
+    with db.read() as conn:
+        devs = conn.execute(sa.select(devices)).all()
+        for d in devs:
+            dev = Device(d.device_id, d.site_id, d.unit_id, d.public_key)
+            hashes: dict[int, str] = {}
+            try:
+                n_events += _verify_chain(conn, dev, d.head_seq, d.head_hash, hashes)
+            except ChainBroken as err:
+                problems.append({"device_id": dev.device_id, "device_seq": err.device_seq,
+                                 "problem": "chain_broken", "detail": str(err)})
+            for cp in conn.execute(sa.select(checkpoints).where(checkpoints.c.device_id == dev.device_id)):
+                n_cps += 1
+                problem = _check_checkpoint(cp, dev, hashes)
+                if problem:
+                    problems.append({"device_id": dev.device_id, "device_seq": cp.device_seq,
+                                     "problem": problem[0], "detail": problem[1]})
+    return {"devices": len(devs), "events": n_events, "checkpoints": n_cps, "problems": problems}
+
+
+def _verify_chain(conn, dev: Device, head_seq: int, head_hash: str, hashes: dict[int, str]) -> int:
+    expected, prev, count = 1, GENESIS_HASH, 0
+    for seq, stored_hash, text in _chain_rows(conn, dev.device_id):
+        body = json.loads(text)
+        if seq != expected:
+            raise ChainBroken(f"seq {expected} is missing (found {seq})", device_seq=expected)
+        if body.get("device_seq") != seq or body.get("hash") != stored_hash or \
+                body.get("device_id") != dev.device_id:
+            raise ChainBroken(f"seq {seq}: the row's columns disagree with its body", device_seq=seq)
+        if body.get("prev_hash") != prev:
+            raise ChainBroken(f"seq {seq} does not link to seq {seq - 1}", device_seq=seq)
+        if recompute_hash(body) != stored_hash:
+            raise ChainBroken(f"seq {seq} was changed after it was received", device_seq=seq)
+        hashes[seq] = stored_hash
+        prev, expected, count = stored_hash, expected + 1, count + 1
+    if expected - 1 != head_seq or prev != head_hash:
+        raise ChainBroken(f"the device's recorded head (seq {head_seq}) is not the last event held "
+                          f"(seq {expected - 1})", device_seq=min(head_seq, expected))
+    return count
+
+
+def _check_checkpoint(cp, dev: Device, hashes: dict[int, str]) -> tuple[str, str] | None:
+    try:
+        verify_checkpoint(Checkpoint(device_id=dev.device_id, device_seq=cp.device_seq, hash=cp.hash,
+                                     signed_at=cp.signed_at, signature=cp.signature), dev.public_key)
+    except (BadSignature, ValueError) as err:
+        return "bad_signature", str(err)
+    if cp.device_seq and hashes.get(cp.device_seq) != cp.hash:
+        return "checkpoint_mismatch", f"the checkpoint at seq {cp.device_seq} does not match the event held"
+    return None

@@ -1,0 +1,139 @@
+"""Helpers for the central tests: synthetic devices that build chains by hand, and small checks."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import sqlalchemy as sa
+
+from app.services import enrollment
+from app.services import patients as pt
+from app.services import tasks as ts
+from app.services.demo import example_answers, synthetic_census
+from sync.canonical import GENESIS_HASH, event_hash
+from sync.central.db import CentralDB, events, quarantine
+from sync.central.enroll import create_token
+from sync.checkpoint import new_signing_key, public_key_text, sign_checkpoint
+from sync.events import new_id, seal
+
+NOW = "2026-11-25T08:00:00.000Z"
+PASSWORD = "correct horse battery staple ward seven"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def counts(db: CentralDB) -> dict:
+    """What the central holds: rows per table that a refused request must leave alone."""
+    out = {}
+    with db.read() as conn:
+        for table in ("events", "quarantine", "checkpoints", "conflicts", "enroll_tokens", "devices", "receipts"):
+            out[table] = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+        out["heads"] = sorted(conn.execute(sa.text("SELECT device_id, head_seq FROM devices")).all())
+        out["used_tokens"] = conn.execute(sa.text(
+            "SELECT count(*) FROM enroll_tokens WHERE used_at IS NOT NULL")).scalar_one()
+    return out
+
+
+def held_event_ids(db: CentralDB, device_id: str | None = None) -> list[str]:
+    with db.read() as conn:
+        q = sa.select(events.c.event_id)
+        if device_id:
+            q = q.where(events.c.device_id == device_id)
+        return [r[0] for r in conn.execute(q)]
+
+
+def quarantined(db: CentralDB) -> list[dict]:
+    with db.read() as conn:
+        return [dict(r) for r in conn.execute(sa.select(quarantine.c.event_id, quarantine.c.result,
+                                                        quarantine.c.reason, quarantine.c.device_seq)).mappings()]
+
+
+def enroll_store(store, url: str, db: CentralDB, transport=None) -> dict:
+    token, _ = create_token(db, store.site_id, store.unit_id)
+    return enrollment.enroll(store, url, token, transport=transport)
+
+
+def capture(store, workflow: str = "ed_triage", patient: str = "P100001") -> str:
+    if not store.query("SELECT 1 FROM patients WHERE patient_id = ?", [patient]):
+        pt.import_census(store, synthetic_census(4, store.unit_id))
+    return ts.capture_task(store, workflow, patient, example_answers(workflow)).task_id
+
+
+class FakeDevice:
+    """A device that makes its own chain, for pushing exactly the events a test needs."""
+
+    def __init__(self, site: str = "st-marys", unit: str = "ward-7"):
+        self.key = new_signing_key()
+        self.device_id = new_id()
+        self.site, self.unit = site, unit
+        self.seq, self.head = 0, GENESIS_HASH
+        self.credential: str | None = None
+        self.made: list[dict] = []
+
+    @property
+    def public_key(self) -> str:
+        return public_key_text(self.key)
+
+    def enroll(self, client, db: CentralDB) -> None:
+        token, _ = create_token(db, self.site, self.unit)
+        resp = client.post("/v1/enroll", json={"token": token, "device_id": self.device_id, "site_id": self.site,
+                                               "unit_id": self.unit, "public_key": self.public_key})
+        assert resp.status_code == 200, resp.text
+        self.credential = resp.json()["credential"]
+
+    @property
+    def auth(self) -> dict:
+        return {"Authorization": f"Bearer {self.credential}"}
+
+    def _fields(self, type_: str, payload: dict, **extra) -> dict:
+        self.seq += 1
+        base = {"event_id": new_id(), "type": type_, "site_id": self.site, "unit_id": self.unit,
+                "device_id": self.device_id, "device_seq": self.seq,
+                "actor": {"user_id": "nina", "display_name": "Nina Okafor (RN)", "role": "nurse"},
+                "occurred_at": NOW, "recorded_at": NOW, "hlc": f"{1764057600000 + self.seq:013d}.00000",
+                "source": f"workstation:{self.device_id}", "correlation_id": new_id(), "mode": "synthetic",
+                "payload": payload}
+        base.update(extra)
+        return base
+
+    def event(self, type_: str, payload: dict, **extra) -> dict:
+        """A valid event, sealed and chained."""
+        body = seal(self._fields(type_, payload, **extra), self.head).body()
+        self.head = body["hash"]
+        self.made.append(body)
+        return body
+
+    def raw_event(self, type_: str, payload: dict, **extra) -> dict:
+        """An event chained and hashed correctly but not checked for meaning (may be invalid)."""
+        body = self._fields(type_, payload, **extra)
+        body["prev_hash"] = self.head
+        body["hash"] = event_hash(body)
+        self.head = body["hash"]
+        self.made.append(body)
+        return body
+
+    def init_event(self) -> dict:
+        return self.event("device.initialized", {"public_key": self.public_key})
+
+    def task(self, task_id: str | None = None, **extra) -> dict:
+        task_id = task_id or new_id()
+        return self.event("task.created", {"patient_id": "P100001", "answers": {"resourceType": "x"},
+                                           "summary": "synthetic"}, workflow="ed_triage", task_id=task_id,
+                          base_version=0, **extra)
+
+    def transition(self, task_id: str, base_version: int, to: str = "accepted", frm: str = "requested") -> dict:
+        return self.event("task.transitioned", {"from_status": frm, "to_status": to}, workflow="ed_triage",
+                          task_id=task_id, base_version=base_version)
+
+    def batch(self, bodies: list[dict], backlog: int = 0, key=None) -> dict:
+        last = max(bodies, key=lambda b: b["device_seq"])
+        cp = sign_checkpoint(key or self.key, self.device_id, last["device_seq"], last["hash"], NOW)
+        return {"device_id": self.device_id, "checkpoint": cp.model_dump(), "events": bodies, "backlog": backlog}
+
+    def push(self, client, bodies: list[dict], **kw):
+        return client.post("/v1/push", content=json.dumps(self.batch(bodies, **kw)), headers=self.auth)
