@@ -53,12 +53,22 @@ def sign_at(store: Store, device_seq: int, head_hash: str) -> Checkpoint:
 
 
 def apply_answers(store: Store, results: list[dict]) -> dict[str, int]:
-    """Record the central's per-event answers; returns how many events got each state."""
+    """Record the central's per-event answers; returns how many events got each state.
+
+    An answer already recorded the same way is skipped, so a repeated answer changes nothing."""
+    seqs = [r["device_seq"] for r in results if isinstance(r.get("device_seq"), int)]
+    known = {}
+    if seqs:
+        with store_errors():
+            known = {(seq, state, result) for seq, state, result in store.db.execute(
+                "SELECT device_seq, state, result FROM sync_state WHERE device_seq BETWEEN ? AND ?",
+                [min(seqs), max(seqs)]).fetchall()}
     answers, changed = [], {}
     for r in results:
         result = r.get("result")
         state = "synced" if result in HELD else result if result in (QUARANTINED, REJECTED) else None
-        if state is None or not isinstance(r.get("device_seq"), int):
+        if state is None or not isinstance(r.get("device_seq"), int) or \
+                (r["device_seq"], state, result) in known:
             continue
         answers.append({"device_seq": r["device_seq"], "event_id": r.get("event_id"), "state": state,
                         "result": result, "reason": r.get("reason")})

@@ -1,0 +1,149 @@
+"""Air-gap bundles: export at the workstation, import at the central, the signed receipt back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from central_helpers import PASSWORD, capture, counts, enroll_store, held_event_ids
+
+from app.cli import main as tideover
+from app.store.store import Store
+from sync.central.cli import main as central_cli
+
+
+def reopen(store) -> Store:
+    data_dir = store.data_dir
+    if store.db is not None:
+        store.db.conn.close()
+        store.db = None
+    return Store.open(data_dir, "admin", PASSWORD)
+
+
+def close(store) -> str:
+    data_dir = store.data_dir
+    store.db.conn.close()
+    store.db = None
+    return str(data_dir)
+
+
+def own_ids(store) -> set[str]:
+    return {r["event_id"] for r in store.query("SELECT event_id FROM events WHERE device_id = ?", [store.device_id])}
+
+
+def run_central(*args) -> int:
+    return central_cli(list(args))
+
+
+@pytest.fixture
+def ws(make_store, monkeypatch):
+    monkeypatch.setenv("TIDEOVER_PASSWORD", PASSWORD)
+    store = make_store("ws")
+    capture(store, "med_reconciliation")
+    return store
+
+
+def test_bundle_round_trip_marks_events_synced_and_reimports_change_nothing(ws, central_db, tmp_path, capsys):
+    db = central_db
+    key_file = tmp_path / "central-key.json"
+    assert run_central("keys", "export", "--db", db.url, "--out", str(key_file)) == 0
+    data_dir = close(ws)
+    base = ["--data-dir", data_dir, "--user", "admin"]
+    bundle, receipt = tmp_path / "ward7.bundle", tmp_path / "ward7.receipt"
+    capsys.readouterr()
+    assert tideover([*base, "bundle", "export", "--out", str(bundle), "--central-key", str(key_file)]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    raw = bundle.read_bytes()
+    assert b"Zztest" not in raw and b"P100001" not in raw and b"med_reconciliation" not in raw
+
+    assert run_central("bundle", "import", str(bundle), "--receipt", str(receipt), "--db", db.url) == 0
+    imported = json.loads(capsys.readouterr().out)
+    assert imported["results"] == {"accepted": exported["events"]}
+    store = reopen(ws)
+    bundled = own_ids(store)
+    assert set(held_event_ids(db)) <= bundled and len(held_event_ids(db)) == exported["events"]
+    store.close()
+
+    assert tideover([*base, "bundle", "import-receipt", str(receipt)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["results"]["accepted"] == exported["events"]
+    store = reopen(ws)
+    answered = store.query("SELECT count(*) AS n FROM sync_state WHERE state = 'synced'")[0]["n"]
+    assert answered == exported["events"]
+    store.close()
+
+    # Importing the bundle again gives the same receipt and writes nothing.
+    before, first_receipt = counts(db), receipt.read_text()
+    assert run_central("bundle", "import", str(bundle), "--receipt", str(receipt), "--db", db.url) == 0
+    assert counts(db) == before and receipt.read_text() == first_receipt
+    # Importing the receipt again changes nothing either.
+    store = reopen(ws)
+    states = store.query("SELECT * FROM sync_state ORDER BY device_seq")
+    store.close()
+    assert tideover([*base, "bundle", "import-receipt", str(receipt)]) == 0
+    store = reopen(ws)
+    assert store.query("SELECT * FROM sync_state ORDER BY device_seq") == states
+    store.close()
+
+
+def test_truncated_or_corrupt_bundles_are_clear_errors_and_write_nothing(ws, central_db, tmp_path, capsys):
+    db = central_db
+    key_file = tmp_path / "central-key.json"
+    run_central("keys", "export", "--db", db.url, "--out", str(key_file))
+    base = ["--data-dir", close(ws), "--user", "admin"]
+    bundle = tmp_path / "b.bundle"
+    assert tideover([*base, "bundle", "export", "--out", str(bundle), "--central-key", str(key_file)]) == 0
+    raw = bundle.read_bytes()
+    flipped = bytearray(raw)
+    flipped[-40] ^= 0x01
+    cases = {"truncated": raw[: len(raw) // 2], "header-cut": raw[:30], "flipped": bytes(flipped),
+             "not-a-bundle": b"hello", "empty": b""}
+    before = counts(db)
+    for name, data in cases.items():
+        bad, receipt = tmp_path / f"{name}.bundle", tmp_path / f"{name}.receipt"
+        bad.write_bytes(data)
+        capsys.readouterr()
+        assert run_central("bundle", "import", str(bad), "--receipt", str(receipt), "--db", db.url) == 1, name
+        err = capsys.readouterr().err
+        assert err.startswith("tideover-central: ") and err.count("\n") == 1 and "Traceback" not in err, name
+        assert not receipt.exists(), name
+        assert counts(db) == before, name
+
+
+def test_a_forged_receipt_is_refused_and_marks_nothing(ws, central, tmp_path, capsys):
+    url, db = central
+    enroll_store(ws, url, db)
+    base = ["--data-dir", close(ws), "--user", "admin"]
+    bundle, receipt = tmp_path / "b.bundle", tmp_path / "b.receipt"
+    assert tideover([*base, "bundle", "export", "--out", str(bundle)]) == 0
+    assert run_central("bundle", "import", str(bundle), "--receipt", str(receipt), "--db", db.url) == 0
+    forged = json.loads(receipt.read_text())
+    forged["results"] = forged["results"] + [dict(forged["results"][-1], device_seq=999)]
+    receipt.write_text(json.dumps(forged))
+    capsys.readouterr()
+    assert tideover([*base, "bundle", "import-receipt", str(receipt)]) == 1
+    assert "not signed" in capsys.readouterr().err
+    store = reopen(ws)
+    assert store.query("SELECT count(*) AS n FROM sync_state")[0]["n"] == 0
+    store.close()
+
+
+def test_enrolled_workstation_mixes_http_and_bundle(ws, central, tmp_path, capsys):
+    from app.services import sync as sync_service
+
+    url, db = central
+    enroll_store(ws, url, db)
+    sync_service.sync(ws, sync_service.Link.from_store(ws))
+    capture(ws, "referral", "P100002")
+    base = ["--data-dir", close(ws), "--user", "admin"]
+    bundle, receipt = tmp_path / "b.bundle", tmp_path / "b.receipt"
+    assert tideover([*base, "bundle", "export", "--out", str(bundle)]) == 0
+    assert run_central("bundle", "import", str(bundle), "--receipt", str(receipt), "--db", db.url) == 0
+    assert tideover([*base, "bundle", "import-receipt", str(receipt)]) == 0
+    store = reopen(ws)
+    ids = own_ids(store)
+    # Everything up to the export is held once; the events since (the sign-ins of these commands) are pending.
+    held = held_event_ids(db)
+    assert len(held) == len(set(held)) and set(held) <= ids
+    assert store.pending_count() == len(ids) - len(held)
+    store.close()
