@@ -107,9 +107,11 @@ class MainWindow(QMainWindow):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt name
         # Every dialog of a training session carries the watermark too.
-        if event.type() == QEvent.Type.Show and isinstance(watched, QDialog) and self.session.training \
-                and watched.findChild(Watermark) is None:
-            Watermark(watched).show()
+        if isinstance(watched, QDialog):
+            if event.type() == QEvent.Type.Show and self.session.training and watched.findChild(Watermark) is None:
+                Watermark(watched).show()
+            elif event.type() == QEvent.Type.Hide and self.isVisible():
+                self.activateWindow()  # keyboard shortcuts work again at once, whatever the window manager does
         return False
 
     # -- screens -----------------------------------------------------------------------------

@@ -36,6 +36,7 @@ class PrintJobs:
 
     def print(self, what: str, workflow: str, pdf_path: str) -> None:
         context = self._context()
+        self.notify("Printing…", False)
         if what == "board":
             rows = [self.board.model.row_text(r) for r in range(self.board.model.rowCount())]
             filt = f"Filter: {self.board.filter_description()}"
@@ -45,7 +46,8 @@ class PrintJobs:
             task_id = self.detail.task["task_id"]
             self.session.call(task_printout, task_id, on_error=self._failed,
                               on_done=lambda task: self._output(printing.task_html(task, context),
-                                                                "Task", what, 1, task_id, pdf_path))
+                                                                "Task", what, 1, task_id, pdf_path,
+                                                                landscape=True))
         else:
             self._output(printing.blank_form_html(workflow, context), f"Blank form {workflow}", "blank_form", 1,
                          None, pdf_path)

@@ -24,6 +24,9 @@ _STYLE = ("<style>body{font-family:'DejaVu Sans';font-size:10pt} h1{font-size:16
           " th{background:#ddd}</style>")
 
 
+_TIMELINE_WIDTHS = (11, 9, 15, 15, 17, 9, 15, 9)
+
+
 def _e(text) -> str:
     return html.escape(str(text or ""))
 
@@ -55,13 +58,14 @@ def task_html(task: dict, context: dict) -> str:
            f"{' · TEMPORARY' if p.get('temporary') else ''}</h2>",
            f"<p>Born {_e(p.get('birth_date') or '?')} · {_e(p.get('location') or '')}</p>",
            f"<p>Status <b>{_e(task['status'])}</b> · priority <b>{_e(task['priority'])}</b> · destination "
-           f"<b>{_e(task.get('destination') or '-')}</b> · captured {_e(local_time(task.get('created_at')))}"
+           f"<b>{_e((task.get('destination') or '-').replace('_', ' '))}</b> · captured {_e(local_time(task.get('created_at')))}"
            f" · task {_e(task['task_id'])}</p><p>{_e(task.get('summary'))}</p><h2>Answers</h2><table width='100%'>"]
     for depth, label, value in task["answer_lines"]:
         pad = "&nbsp;" * 4 * depth
         out.append(f"<tr><td>{pad}{_e(label)}</td><td><b>{_e(value)}</b></td></tr>")
     out.append("</table><h2>Timeline</h2><table width='100%'><tr>")
-    out += [f"<th>{_e(c)}</th>" for c in TIMELINE_COLUMNS] + ["</tr>"]
+    out += [f"<th width='{w}%'>{_e(c)}</th>" for c, w in zip(TIMELINE_COLUMNS, _TIMELINE_WIDTHS, strict=True)]
+    out.append("</tr>")
     for entry in task["timeline"]:
         out.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in timeline_cells(entry)) + "</tr>")
     out.append("</table></body></html>")
