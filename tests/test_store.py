@@ -305,3 +305,35 @@ def test_keyring_and_store_files_are_private(tmp_path):
 def test_store_error_kinds():
     assert StoreError("x").kind == "store"
     assert DiskFull("x").kind == "disk_full"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small filesystem needs root; "
+                    "test_a_full_disk_fails_the_capture_cleanly_and_loses_nothing covers the same path")
+def test_a_really_full_filesystem_fails_cleanly(tmp_path):
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], check=True)
+    try:
+        store, _ = seed_demo(mnt / "s")
+        returned = []
+        with pytest.raises(DiskFull, match="nothing from this action was saved"):
+            for _ in range(5000):
+                returned.append(ts.capture_task(store, "referral", "P100001", example_answers("referral")).task_id)
+        assert len(returned) > 10
+        held = {r["task_id"] for r in store.query("SELECT task_id FROM tasks")}
+        assert set(returned) <= held
+        assert store.verify() == store.query("SELECT count(*) AS n FROM events")[0]["n"]
+        store.db.conn.close()
+        store.db = None
+        # IT frees space (here: the filesystem grows); the store reopens with every capture in it.
+        subprocess.run(["mount", "-o", "remount,size=16m", str(mnt)], check=True)
+        reopened = Store.open(mnt / "s", "admin", DEMO_PASSWORD)
+        assert set(returned) <= {r["task_id"] for r in reopened.query("SELECT task_id FROM tasks")}
+        more = ts.capture_task(reopened, "referral", "P100001", example_answers("referral"))
+        assert ts.get_task(reopened, more.task_id)["status"] == "requested"
+        reopened.close()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
