@@ -7,11 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
+from clihelp import ADMIN_PASSWORD, NURSE_PASSWORD, as_json, tideover
 
 import forms
 from app.cli import build_parser
-
-from clihelp import ADMIN_PASSWORD, NURSE_PASSWORD, as_json, tideover
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,8 +13,16 @@ from app.services import tasks as ts
 from app.services.demo import DEMO_PASSWORD, example_answers, seed_demo
 from app.store.database import DB_NAME, KEYRING_NAME
 from app.store.errors import (
-    AccountLocked, AlreadyInitialized, DiskFull, NotInitialized, NotPermitted, StoreError, TooSoon,
-    WeakPassword, WrongPassword, WrongStore,
+    AccountLocked,
+    AlreadyInitialized,
+    DiskFull,
+    NotInitialized,
+    NotPermitted,
+    StoreError,
+    TooSoon,
+    WeakPassword,
+    WrongPassword,
+    WrongStore,
 )
 from app.store.keyring import make_recovery_keypair
 from app.store.store import Store, unlock_delay
