@@ -7,6 +7,7 @@ forwards sorting to the model; the view talks to the proxy like any Qt view.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,6 +25,8 @@ PRIORITY_RANK = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
 # An open task waiting longer than this (minutes since its clinical time) is overdue.
 OVERDUE_AFTER_MIN = {"stat": 15, "asap": 30, "urgent": 60, "routine": 240}
 TASK_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, TASK_ID_ROLE, Qt.ItemDataRole.BackgroundRole,
+                    Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole, Qt.ItemDataRole.AccessibleTextRole})
 STAT_BG, OVERDUE_BG, CLOSED_FG = QColor("#ffd0d0"), QColor("#ffe2a8"), QColor("#555555")
 
 
@@ -64,6 +67,8 @@ class BoardModel(QAbstractTableModel):
         self._search: list[str] = []
         self._at: list[float] = []
         self._overdue: list[bool] = []
+        self._cols: dict[str, list[str]] = {}
+        self._open: list[bool] = []
         self._order: list[int] = []
         self._visible: list[int] = []
         self._filter = BoardFilter()
@@ -74,6 +79,10 @@ class BoardModel(QAbstractTableModel):
     def load(self, rows: list[dict], now: float | None = None) -> None:
         self.beginResetModel()
         self._rows = rows
+        intern = sys.intern
+        self._cols = {key: [intern(r[key] or "") for r in rows]
+                      for key in ("workflow", "status", "priority", "destination")}
+        self._open = [r["status"] not in TERMINAL for r in rows]
         self._search = [f"{r.get('family') or ''} {r.get('given') or ''} {r.get('given') or ''} "
                         f"{r.get('family') or ''} {r['patient_id']}".lower() for r in rows]
         self._at = [parse_time(r.get("occurred_at") or r.get("created_at")) for r in rows]
@@ -114,23 +123,24 @@ class BoardModel(QAbstractTableModel):
         self.endResetModel()
 
     def _matching(self) -> list[int]:
-        f, rows, order = self._filter, self._rows, self._order
-        checks = []
-        for key in ("workflow", "priority", "destination"):
-            want = getattr(f, key)
-            if want:
-                checks.append(lambda i, k=key, w=want: rows[i][k] == w)
-        if f.status == "open":
-            checks.append(lambda i: rows[i]["status"] not in TERMINAL)
-        elif f.status:
-            checks.append(lambda i, w=f.status: rows[i]["status"] == w)
+        """Row numbers passing the filter, in sort order: one comprehension per active condition."""
+        f, order = self._filter, self._order
         needle = f.text.strip().lower()
         if needle:
             search = self._search
             order = [i for i in order if needle in search[i]]
-        for check in checks:
-            order = [i for i in order if check(i)]
-        return order if (checks or needle) else list(order)
+        for key in ("workflow", "priority", "destination"):
+            want = getattr(f, key)
+            if want:
+                col = self._cols[key]
+                order = [i for i in order if col[i] == want]
+        if f.status == "open":
+            is_open = self._open
+            order = [i for i in order if is_open[i]]
+        elif f.status:
+            col = self._cols["status"]
+            order = [i for i in order if col[i] == f.status]
+        return order if order is not self._order else list(order)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         if not 0 <= column < len(COLUMNS):
@@ -180,7 +190,7 @@ class BoardModel(QAbstractTableModel):
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
+        if role not in _ROLES or not index.isValid():
             return None
         i = self._visible[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
