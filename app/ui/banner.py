@@ -11,6 +11,7 @@ from .theme import age_text, named
 MODE_TEXT = {"live": "LIVE", "downtime": "DOWNTIME", "training": "TRAINING", "locked": "LOCKED"}
 # The central counts as reachable when the last sync is this recent (the sync engine syncs often).
 REACHABLE_WITHIN_S = 180
+CENSUS_STALE_S = 4 * 3600  # an older census gets a warning sign: new admissions may be missing
 
 
 def central_text(status: dict, now: datetime | None = None) -> str:
@@ -79,11 +80,14 @@ class Banner(QFrame):
     def show_status(self, identity: dict, status: dict, now: datetime | None = None) -> None:
         self._set_mode(identity.get("mode") or status.get("mode") or "downtime")
         role = (identity.get("role") or "").replace("_", " ")
-        self.who.setText(f"{identity.get('name', '')} ({role}) · {status.get('unit_id', '')}")
+        self.who.setText(f"{identity.get('name', '')} · {status.get('unit_id', '')}")
+        self.who.setAccessibleDescription(f"signed in as {role}")
         self.central.setText(central_text(status, now))
         pending = int(status.get("pending_sync") or 0)
         self.pending.setText(f"Waiting to sync: {pending}")
         self.last_sync.setText(last_sync_text(status, now))
-        self.census.setText(f"Census: {age_text(status.get('census_age_s'))} old")
+        census_age = status.get("census_age_s")
+        stale = census_age is not None and census_age > CENSUS_STALE_S
+        self.census.setText(f"{'⚠ ' if stale else ''}Census: {age_text(census_age)} old")
         for w in (self.central, self.pending, self.last_sync, self.census, self.lock_button):
             w.show()

@@ -98,6 +98,7 @@ class BoardScreen(QWidget):
         for i, name in enumerate(COLUMNS):
             self.table.setColumnWidth(i, COLUMN_WIDTHS[name])
         header.setSortIndicatorShown(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # STAT first, longest waiting first
         box.addWidget(self.table, 1)
 
         self.search.textChanged.connect(self.apply_filter)

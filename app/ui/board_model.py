@@ -155,7 +155,7 @@ class BoardModel(QAbstractTableModel):
         rows, at = self._rows, self._at
         name = COLUMNS[column]
         if name == "Priority":
-            return lambda i: (PRIORITY_RANK.get(rows[i]["priority"], 9), at[i])
+            return lambda i: (PRIORITY_RANK.get(rows[i]["priority"], 9), not self._open[i], at[i])
         if name == "Patient":
             return lambda i: self._search[i]
         if name == "Waiting":

@@ -63,6 +63,7 @@ class PatientPicker(QWidget):
         self.results.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.results.setWordWrap(True)
         self.results.setMinimumHeight(150)
+        self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         box.addWidget(self.results, 1)
         self.selected = named(set_role(QLabel("No patient chosen yet."), "warning"), "Chosen patient")
         self.selected.setWordWrap(True)
@@ -171,7 +172,9 @@ class TempPatientDialog(QDialog):
         self.similar_list = named(QListView(), "Similar patients on the census")
         self.similar_list.setModel(self.similar_model)
         self.similar_list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
-        self.similar_list.setMaximumHeight(120)
+        self.similar_list.setMinimumHeight(140)
+        self.similar_list.setMaximumHeight(160)
+        self.similar_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.similar_list.hide()
         box.addWidget(self.similar_list)
         self.use_existing = named(QPushButton("Use the selected census patient instead"),

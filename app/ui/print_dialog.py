@@ -103,6 +103,7 @@ class PrintDialog(QDialog):
         self.browse.clicked.connect(self._browse)
         self.pdf_path.textEdited.connect(lambda _t: self.to_pdf.setChecked(True))
         self.blank_workflow.currentIndexChanged.connect(lambda _i: self.blank.setChecked(True))
+        self.print_button.setFocus()
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the printout as PDF", self.pdf_path.text(), "PDF (*.pdf)")

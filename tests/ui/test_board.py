@@ -69,6 +69,7 @@ def test_stat_and_overdue_stand_out_in_words_and_colour(qtbot, make_window, demo
     add_stat_triage(demo_dir)
     window = make_window(demo_dir)
     sign_in(qtbot, window)
+    assert texts(window, 0)[0] == "‼ STAT"  # most urgent first, before the person sorts anything
     pick(qtbot, window.board.priority, "STAT")
     assert texts(window, 0) == ["‼ STAT"]
     model = window.board.model
