@@ -25,6 +25,8 @@ import forms
 
 from .theme import named, set_role
 
+MAX_BOARD_ROWS = 1000  # about 40 pages; a paper board longer than that helps nobody
+
 
 def default_pdf_folder() -> Path:
     documents = Path.home() / "Documents"
@@ -45,7 +47,9 @@ class PrintDialog(QDialog):
         box = QVBoxLayout(self)
         what = QGroupBox("What to print")
         wl = QVBoxLayout(what)
-        self.board = named(QRadioButton(f"Unit board as shown now ({board_count} tasks)"), "Print the unit board")
+        capped = f", first {MAX_BOARD_ROWS} printed" if board_count > MAX_BOARD_ROWS else ""
+        self.board = named(QRadioButton(f"Unit board as shown now ({board_count} tasks{capped})"),
+                           "Print the unit board")
         self.task = named(QRadioButton(f"This task: {task_label}" if task_label else "This task (open a task first)"),
                           "Print this task")
         self.task.setEnabled(bool(task_label))

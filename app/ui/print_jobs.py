@@ -9,7 +9,7 @@ import forms
 from app.services.printing import record_print, task_printout
 
 from . import printing
-from .print_dialog import PrintDialog
+from .print_dialog import MAX_BOARD_ROWS, PrintDialog
 from .unlock import error_text
 
 
@@ -38,8 +38,12 @@ class PrintJobs:
         context = self._context()
         self.notify("Printing…", False)
         if what == "board":
-            rows = [self.board.model.row_text(r) for r in range(self.board.model.rowCount())]
+            shown = self.board.model.rowCount()
+            rows = [self.board.model.row_text(r) for r in range(min(shown, MAX_BOARD_ROWS))]
             filt = f"Filter: {self.board.filter_description()}"
+            if shown > MAX_BOARD_ROWS:
+                filt += (f" · only the first {MAX_BOARD_ROWS} of {shown} tasks are printed: narrow the board "
+                         f"with the filters to print the rest")
             self._output(printing.board_html(rows, context, filt), "Unit board", what, len(rows), None, pdf_path,
                          landscape=True)
         elif what == "task" and self.detail.task is not None:
