@@ -14,6 +14,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -132,37 +133,57 @@ class PushReport:
 
 def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batch_size: int = MAX_BATCH,
          progress: Callable[[int, int], None] | None = None) -> PushReport:
-    """Push every pending event of this device; mark each from the central's answer."""
+    """Push every pending event of this device; mark each from the central's answer.
+
+    One batch is in flight at a time (the chain needs them in order), but the workstation's own
+    work overlaps it: while the central checks batch N, the answers to batch N-1 are recorded and
+    batch N+1 is read from the store.
+    """
     retry = retry or Retry()
     batch_size = max(1, min(batch_size, MAX_BATCH))
     report = PushReport()
     start = outbox.first_pending_seq(store)
     total = outbox.pending_count(store)
-    limit, gap_restarts = batch_size, 0
-    while start is not None:
-        rows = outbox.batch_from(store, start, limit)
-        if not rows:
-            break
-        cp = outbox.sign_at(store, rows[-1].device_seq, rows[-1].hash)
-        body = push_request_json(store.device_id, cp, [r.body for r in rows], outbox.pending_count(store))
-        resp = call(client, "POST", "/v1/push", retry, content=body,
-                    headers={"Content-Type": "application/json"})
-        answer = resp.json()
-        report.highest_gapless_seq = answer.get("highest_gapless_seq", report.highest_gapless_seq)
-        if resp.status_code == 409:
-            start, limit = _after_refusal(store, answer, rows, batch_size, report)
-            gap_restarts += 1
-            if gap_restarts > 20:
-                raise SyncError(f"The central keeps refusing this device's chain ({answer.get('error')}).")
-            continue
-        outbox.apply_answers(store, answer["results"])
-        report.sent += len(rows)
-        report.results.update(r["result"] for r in answer["results"])
-        limit = batch_size
-        if progress:
-            progress(report.sent, total)
-        start = outbox.first_pending_seq(store, after=rows[-1].device_seq)
+    if start is None:
+        return report
+    key = outbox.signing_key(store)
+    limit, restarts, unanswered = batch_size, 0, None
+    rows = outbox.batch_from(store, start, limit)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tideover-push") as sender:
+        while rows:
+            cp = outbox.sign_at(store, rows[-1].device_seq, rows[-1].hash, key)
+            body = push_request_json(store.device_id, cp, [r.body for r in rows], max(0, total - report.sent))
+            in_flight = sender.submit(call, client, "POST", "/v1/push", retry, content=body,
+                                      headers={"Content-Type": "application/json"})
+            if unanswered:
+                _record(store, unanswered, report, total, progress)
+                unanswered = None
+            ahead = outbox.batch_from(store, rows[-1].device_seq + 1, batch_size)
+            resp = in_flight.result()
+            answer = resp.json()
+            report.highest_gapless_seq = answer.get("highest_gapless_seq", report.highest_gapless_seq)
+            if resp.status_code == 409:
+                restarts += 1
+                if restarts > 20:
+                    raise SyncError(f"The central keeps refusing this device's chain ({answer.get('error')}).")
+                start, limit = _after_refusal(store, answer, rows, batch_size, report)
+                rows = outbox.batch_from(store, start, limit) if start is not None else []
+                continue
+            unanswered = (rows, answer["results"])
+            rows = ahead
+        if unanswered:
+            _record(store, unanswered, report, total, progress)
     return report
+
+
+def _record(store: Store, unanswered: tuple, report: PushReport, total: int,
+            progress: Callable[[int, int], None] | None) -> None:
+    rows, results = unanswered
+    outbox.apply_answers(store, results)
+    report.sent += len(rows)
+    report.results.update(r["result"] for r in results)
+    if progress:
+        progress(report.sent, total)
 
 
 def _after_refusal(store: Store, answer: dict, rows: list, batch_size: int,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from sync.checkpoint import Checkpoint, load_private_key, sign_checkpoint
 from sync.protocol import HELD, QUARANTINED, REJECTED
 
@@ -46,10 +48,13 @@ def batch_from(store: Store, start_seq: int, limit: int) -> list[Outgoing]:
     return [Outgoing(*r) for r in rows]
 
 
-def sign_at(store: Store, device_seq: int, head_hash: str) -> Checkpoint:
+def signing_key(store: Store) -> Ed25519PrivateKey:
+    return load_private_key(bytes.fromhex(store.meta()["signing_key"]))
+
+
+def sign_at(store: Store, device_seq: int, head_hash: str, key: Ed25519PrivateKey | None = None) -> Checkpoint:
     """A checkpoint over this device's event at ``device_seq`` (a batch's last), signed, not kept."""
-    key = load_private_key(bytes.fromhex(store.meta()["signing_key"]))
-    return sign_checkpoint(key, store.device_id, device_seq, head_hash, store.clock.now_iso())
+    return sign_checkpoint(key or signing_key(store), store.device_id, device_seq, head_hash, store.clock.now_iso())
 
 
 def apply_answers(store: Store, results: list[dict]) -> dict[str, int]:
