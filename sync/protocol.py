@@ -62,6 +62,9 @@ def is_shared_type(event_type: str) -> bool:
     return event_type.startswith(SHARED_TYPE_PREFIXES)
 
 
+_ID = r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,63}$"  # as sync.events: site, unit and device ids
+
+
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -104,11 +107,12 @@ class PullResponse(_Wire):
 
 
 class EnrollRequest(_Wire):
-    token: str = Field(min_length=8, max_length=200)
-    device_id: str = Field(min_length=1, max_length=64)
-    site_id: str = Field(min_length=1, max_length=64)
-    unit_id: str = Field(min_length=1, max_length=64)
-    public_key: str = Field(min_length=40, max_length=60, description="base64 raw Ed25519 public key")
+    token: str = Field(min_length=8, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")
+    device_id: str = Field(min_length=1, max_length=64, pattern=_ID)
+    site_id: str = Field(min_length=1, max_length=64, pattern=_ID)
+    unit_id: str = Field(min_length=1, max_length=64, pattern=_ID)
+    public_key: str = Field(min_length=40, max_length=60, pattern=r"^[A-Za-z0-9+/]+=*$",
+                            description="base64 raw Ed25519 public key")
 
 
 class CentralKeys(_Wire):

@@ -15,13 +15,14 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sync.canonical import GENESIS_HASH
 from sync.clock import Clock, iso
 from sync.protocol import (
     ALREADY_ENROLLED,
+    INVALID_REQUEST,
     NOT_YOUR_DEVICE,
     TOKEN_INVALID,
     UNAUTHORIZED,
@@ -99,6 +100,10 @@ def enroll(db: CentralDB, req: EnrollRequest, keys: KeyPair, clock: Clock | None
     clock = clock or Clock()
     now = clock.now_iso()
     secret = secrets.token_urlsafe(32)
+    try:
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(req.public_key, validate=True))
+    except ValueError:
+        raise Refused(422, INVALID_REQUEST, "public_key is not a base64 raw Ed25519 public key.") from None
     with db.write() as conn:
         tok = conn.execute(sa.select(enroll_tokens).where(
             enroll_tokens.c.token_hash == _sha(req.token))).first()

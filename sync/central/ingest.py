@@ -161,6 +161,8 @@ def check_batch(device: Device, batch: PushBatch) -> tuple[list[dict], dict[int,
             ok = False
         finally:
             ev["hash"] = claimed
+        if ok and "\\u0000" in text:  # no database text column holds NUL; no event needs one
+            raise Refused(422, INVALID_REQUEST, f"Event {ev['event_id'][:64]} (seq {seq}) contains a NUL character.")
         if not ok:
             raise Refused(409, HASH_MISMATCH, f"Event {ev['event_id']} (seq {seq}) does not match its hash: "
                                               f"it was changed after it was made.", device_seq=seq)
@@ -182,7 +184,10 @@ def meaning_problem(ev: dict, device: Device) -> tuple[str, str, str] | None:
         EventFields.model_validate(ev)
     except ValidationError as err:
         return REJECTED, INVALID_FIELDS, describe_validation(err)
-    if ev["type"].startswith("task.") and (ev.get("task_id") is None or ev.get("workflow") is None):
+    task_id, base = ev.get("task_id"), ev.get("base_version")
+    if (isinstance(task_id, str) and len(task_id) > 64) or (isinstance(base, int) and base > 2 ** 53):
+        return REJECTED, INVALID_FIELDS, "task_id is longer than 64 characters or base_version is too large"
+    if ev["type"].startswith("task.") and (task_id is None or ev.get("workflow") is None):
         return REJECTED, INVALID_FIELDS, f"a {ev['type'][:64]} event needs task_id and workflow"
     if ev.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         return REJECTED, INVALID_FIELDS, f"schema_version {ev.get('schema_version')!r} is not supported"

@@ -262,3 +262,31 @@ def test_pull_returns_other_devices_shared_events_after_the_cursor(api, device):
     rest = client.get("/v1/pull", params={"after": page["cursor"]}, headers=device.auth).json()
     assert [e["event_id"] for e in rest["events"]] == [theirs[2]["event_id"]] and rest["more"] is False
     assert rest["events"][0] == theirs[2]  # the body as the device made it
+
+
+def test_a_nul_character_is_refused_and_long_ids_are_rejected(api, device):
+    client, db = api
+    before = counts(db)
+    resp = device.push(client, [device.raw_event("task.note_added", {"text": "a\x00b"}, workflow="ed_triage",
+                                                 task_id="t1")])
+    assert resp.status_code == 422 and "NUL" in resp.json()["detail"]
+    assert counts(db) == before
+    device.seq, device.head, device.made = 0, "0" * 64, []  # start the chain again: nothing was held
+    first = device.init_event()
+    long_id = device.raw_event("task.note_added", {"text": "ok"}, workflow="ed_triage", task_id="t" * 65)
+    huge_version = device.raw_event("task.note_added", {"text": "ok"}, workflow="ed_triage", task_id="t1",
+                                    base_version=2 ** 60)
+    resp = device.push(client, [first, long_id, huge_version])
+    assert answers(resp) == [(1, "accepted", None), (2, "rejected", "invalid_fields"),
+                             (3, "rejected", "invalid_fields")]
+
+
+def test_enrollment_refuses_a_malformed_public_key(api):
+    client, db = api
+    dev = FakeDevice()
+    token, _ = create_token(db, dev.site, dev.unit)
+    before = counts(db)
+    resp = client.post("/v1/enroll", json={"token": token, "device_id": dev.device_id, "site_id": dev.site,
+                                           "unit_id": dev.unit, "public_key": "A" * 44})
+    assert resp.status_code == 422
+    assert counts(db) == before
