@@ -11,6 +11,7 @@ outbox intact, to resume next time from where it stopped.
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -87,7 +88,7 @@ class Retry:
 
 def http_client(link: Link, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {link.credential}"} if link.credential else {}
-    verify = link.ca_bundle if link.ca_bundle else True
+    verify = ssl.create_default_context(cafile=link.ca_bundle) if link.ca_bundle else True
     return httpx.Client(base_url=link.url.rstrip("/"), headers=headers, timeout=link.timeout,
                         transport=transport, verify=verify)
 
