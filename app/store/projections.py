@@ -17,7 +17,6 @@ from collections.abc import Iterable
 import orjson
 import sqlite_utils
 
-from sync.canonical import canonical_json
 from sync.taskstate import INITIAL_STATUS
 
 from .database import transaction
@@ -38,6 +37,9 @@ def fold_task(row: dict | None, body: dict) -> dict | None:
     """The task row after one more event of that task (pure: returns a new dict)."""
     kind, p = body["type"], body["payload"]
     actor = body["actor"]["user_id"]
+    if kind == "task.created" and row is not None:
+        # A second creation of the same task (a faulty or forged device): keep the first, flag it.
+        return {**row, "needs_review": 1, "review_reason": "the task was created twice"}
     if kind == "task.created":
         return {
             "task_id": body["task_id"], "workflow": body["workflow"], "patient_id": p["patient_id"],
@@ -84,10 +86,14 @@ def fold_task(row: dict | None, body: dict) -> dict | None:
 class Projector:
     """Applies event bodies to the projection tables of one database, inside the caller's transaction."""
 
-    def __init__(self, db: sqlite_utils.Database):
+    def __init__(self, db: sqlite_utils.Database, *, rebuilding: bool = False):
         self.db = db
         self._tasks: dict[str, dict | None] = {}
         self._dirty: set[str] = set()
+        # In a rebuild every earlier event has been applied by this projector, so "does this task
+        # have earlier events?" is answered by the orphans it has seen, without a query.
+        self._rebuilding = rebuilding
+        self._orphans: set[str] = set()
 
     def apply(self, body: dict, seq: int) -> None:
         """Apply one event, stored at local ``seq``, as the state was when it arrived."""
@@ -135,7 +141,7 @@ class Projector:
 
     def _apply_task(self, body: dict, seq: int) -> None:
         task_id = body["task_id"]
-        if body["type"] == "task.created" and task_id not in self._tasks:
+        if body["type"] == "task.created" and task_id not in self._tasks and not self._rebuilding:
             # A task's row only exists once its creation was applied, so a creation with no
             # earlier events of its task (the usual case: a new capture) needs no row lookup.
             if not self._has_earlier_events(task_id, seq):
@@ -144,6 +150,7 @@ class Projector:
                 return
         row = self._task(task_id)
         if row is None and body["type"] != "task.created":
+            self._orphans.add(task_id)
             return  # its creation has not arrived yet; the task is folded whole when it does
         if row is None and self._has_earlier_events(task_id, seq):
             self._tasks[task_id] = self._refold(task_id, seq, extra=body)
@@ -154,6 +161,8 @@ class Projector:
         self._dirty.add(task_id)
 
     def _has_earlier_events(self, task_id: str, seq: int) -> bool:
+        if self._rebuilding:
+            return task_id in self._orphans
         return self.db.execute("SELECT 1 FROM events WHERE task_id = ? AND seq < ? LIMIT 1",
                                [task_id, seq]).fetchone() is not None
 
@@ -163,8 +172,7 @@ class Projector:
         bodies[extra["event_id"]] = extra
         row = None
         for body in sorted(bodies.values(), key=order_key):
-            if body["type"] != "task.created" or row is None:
-                row = fold_task(row, body)
+            row = fold_task(row, body)
         return row
 
     def _census(self, body: dict) -> None:
@@ -182,7 +190,7 @@ class Projector:
 
 def rebuild(db: sqlite_utils.Database, chunk: int = 2000) -> int:
     """Drop every projection row and fold all events again, in arrival order. Returns events applied."""
-    projector = Projector(db)
+    projector = Projector(db, rebuilding=True)
     applied = 0
     with transaction(db):
         for table in PROJECTION_TABLES:
@@ -207,11 +215,10 @@ def digest(db: sqlite_utils.Database) -> str:
     h = hashlib.sha256()
     for table in PROJECTION_TABLES:
         pk = {"tasks": "task_id", "patients": "patient_id", "users": "user_id"}[table]
-        cur = db.execute(f"SELECT * FROM {table} ORDER BY {pk}")
-        names = [d[0] for d in cur.description]
-        h.update(table.encode())
-        for row in cur:
-            h.update(canonical_json(dict(zip(names, row, strict=True))).encode())
+        cur = db.conn.execute(f"SELECT * FROM {table} ORDER BY {pk}")
+        h.update(orjson.dumps([table, [d[0] for d in cur.description]]))
+        while rows := cur.fetchmany(5000):
+            h.update(orjson.dumps(rows))
     return h.hexdigest()
 
 
