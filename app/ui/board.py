@@ -20,7 +20,7 @@ import forms
 from sync.taskstate import PRIORITIES, STATUSES
 
 from .board_model import COLUMNS, TASK_ID_ROLE, BoardFilter, BoardModel, BoardProxy
-from .theme import named, set_role
+from .theme import named, no_copy, set_role
 
 COLUMN_WIDTHS = {"Priority": 110, "Patient": 230, "Workflow": 200, "Status": 130, "Destination": 140,
                  "Summary": 330, "Waiting": 170}
@@ -81,7 +81,7 @@ class BoardScreen(QWidget):
         self.proxy = BoardProxy(self)
         self.proxy.setDynamicSortFilter(False)
         self.proxy.setSourceModel(self.model)
-        self.table = named(QTableView(), "Unit board tasks")
+        self.table = no_copy(named(QTableView(), "Unit board tasks"))
         self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

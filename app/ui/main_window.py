@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.notice, 1)
         self.statusBar().addPermanentWidget(self.busy)
         self.prints = PrintJobs(self, self.session, self.board, self.detail, self.notify)
+        self.prints.renderer.busy_changed.connect(self.busy.setVisible)
         self._banner_timer = QTimer(self)
         self._banner_timer.timeout.connect(self.refresh_status)
         self._connect()
@@ -226,5 +227,6 @@ class MainWindow(QMainWindow):
         self.show_unlock()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        self.prints.renderer.wait()
         self.session.close_now()
         super().closeEvent(event)

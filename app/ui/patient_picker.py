@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.services import patients as pt
 
-from .theme import age_text, named, set_role
+from .theme import age_text, named, no_copy, set_role
 from .unlock import error_text
 
 PATIENT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -58,7 +58,7 @@ class PatientPicker(QWidget):
         self.search.setClearButtonEnabled(True)
         box.addWidget(self.search)
         self.results_model = QStandardItemModel(self)
-        self.results = named(QListView(), "Census search results")
+        self.results = no_copy(named(QListView(), "Census search results"))
         self.results.setModel(self.results_model)
         self.results.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.results.setWordWrap(True)
@@ -169,7 +169,7 @@ class TempPatientDialog(QDialog):
         self.warning.hide()
         box.addWidget(self.warning)
         self.similar_model = QStandardItemModel(self)
-        self.similar_list = named(QListView(), "Similar patients on the census")
+        self.similar_list = no_copy(named(QListView(), "Similar patients on the census"))
         self.similar_list.setModel(self.similar_model)
         self.similar_list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.similar_list.setMinimumHeight(140)

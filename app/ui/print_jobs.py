@@ -11,6 +11,7 @@ from app.services.printing import record_print, task_printout
 from . import printing
 from .print_dialog import MAX_BOARD_ROWS, PrintDialog
 from .unlock import error_text
+from .worker import StoreWorker
 
 
 class PrintJobs:
@@ -19,6 +20,9 @@ class PrintJobs:
     def __init__(self, window: QWidget, session, board, detail, notify):
         self.window, self.session, self.board, self.detail, self.notify = window, session, board, detail, notify
         self.dialog: PrintDialog | None = None
+        # Laying out a long printout takes seconds: it runs on its own thread (never the store's),
+        # QPainter on a QPrinter and a QTextDocument made in that thread are safe there.
+        self.renderer = StoreWorker(window)
 
     def open_dialog(self, *, prefer_task: bool) -> PrintDialog:
         task = self.detail.task if prefer_task else None
@@ -67,17 +71,19 @@ class PrintJobs:
                 self.notify("Printing cancelled; nothing was printed.", False)
                 return
         footer = f"Tideover · {title} · {self.session.identity.get('unit_id', '')}"
-        try:
-            pages = printing.render(printer, document, title=title, footer=footer,
-                                    training=self.session.training, landscape=landscape)
-        except OSError as err:
-            self.notify(f"Could not print: {err}", True)
-            return
         where = pdf_path or printer.printerName() or "the printer"
-        self.session.call(record_print, what, count, target_id=target_id, fmt="pdf" if pdf_path else "paper",
-                          on_error=self._failed,
-                          on_done=lambda _e: self.notify(f"Printed {title.lower()} ({pages} page(s)) to {where}.",
-                                                         False))
+        self.notify(f"Printing {title.lower()}…", False)
+
+        def printed(pages: int) -> None:
+            self.session.call(record_print, what, count, target_id=target_id, fmt="pdf" if pdf_path else "paper",
+                              on_error=self._failed,
+                              on_done=lambda _e: self.notify(
+                                  f"Printed {title.lower()} ({pages} page(s)) to {where}.", False))
+
+        self._printer = printer  # kept alive until the render thread is done with it
+        self.renderer.run(printing.render, printer, document, title=title, footer=footer,
+                          training=self.session.training, landscape=landscape, on_done=printed,
+                          on_error=lambda err: self.notify(f"Could not print: {err}", True))
 
     def _failed(self, err: Exception) -> None:
         self.notify(f"Could not print: {error_text(err)}", True)

@@ -28,7 +28,7 @@ from app.services.printing import answer_lines
 from sync.taskstate import TERMINAL, allowed_next
 
 from .board_model import PRIORITY_TEXT, patient_name
-from .theme import named, set_role
+from .theme import named, no_copy, set_role
 from .unlock import error_text
 
 TIMELINE_COLUMNS = ("Time", "Event", "Status", "Actor", "Source", "Destination", "Correlation id", "Detail")
@@ -157,9 +157,10 @@ class TaskDetailScreen(QWidget):
         box.addWidget(self.message)
 
         split = QSplitter(Qt.Orientation.Vertical)
-        self.answers = named(QTextBrowser(), "Form answers")
+        self.answers = no_copy(named(QTextBrowser(), "Form answers"))
+        self.answers.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
         self.timeline_model = TimelineModel(self)
-        self.timeline = named(QTableView(), "Timeline of the task")
+        self.timeline = no_copy(named(QTableView(), "Timeline of the task"))
         self.timeline.setModel(self.timeline_model)
         self.timeline.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.timeline.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QWidget
 
 MIN_TARGET_PX = 40
@@ -65,3 +67,25 @@ def age_text(seconds: float | None) -> str:
         rest = minutes % 60
         return f"{hours} h {rest} min" if rest else f"{hours} h"
     return f"{hours // 24} days"
+
+
+class _NoCopy(QObject):
+    """Swallows the copy key on a view showing patient data (nothing reaches the clipboard by default)."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt name
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride) and \
+                isinstance(event, QKeyEvent) and (event.matches(QKeySequence.StandardKey.Copy) or
+                                                  event.matches(QKeySequence.StandardKey.Cut)):
+            event.accept()
+            return event.type() == QEvent.Type.KeyPress
+        return False
+
+
+def no_copy(widget: QWidget) -> QWidget:
+    """Keep patient data shown in ``widget`` off the clipboard: no copy key, no context menu."""
+    widget.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+    target = widget.viewport() if hasattr(widget, "viewport") else widget
+    for w in {widget, target}:
+        guard = _NoCopy(w)
+        w.installEventFilter(guard)
+    return widget
