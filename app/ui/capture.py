@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -18,9 +20,49 @@ from app.services import tasks as ts
 from sync.taskstate import PRIORITIES
 
 from .form_engine import FormView
+from .form_fields import local_datetime_to_iso
 from .patient_picker import PatientPicker
 from .theme import named, set_role
 from .unlock import error_text
+
+PAPER_REASON = "entered from a paper downtime form"
+
+
+class PaperEntry(QWidget):
+    """Entering a paper downtime form afterwards: when it really happened, and why it is late."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.on = named(QCheckBox("Entering a paper downtime form (back-dated)"), "Entering a paper form")
+        self.when = named(QLineEdit(), "When it happened")
+        self.when.setPlaceholderText("when it happened: YYYY-MM-DD HH:MM")
+        self.when.setMaximumWidth(300)
+        self.reason = named(QLineEdit(PAPER_REASON), "Reason for the late entry")
+        row.addWidget(self.on)
+        row.addWidget(self.when)
+        row.addWidget(self.reason, 1)
+        self.on.toggled.connect(self._toggled)
+        self._toggled(False)
+
+    def _toggled(self, on: bool) -> None:
+        self.when.setVisible(on)
+        self.reason.setVisible(on)
+        if on:
+            self.when.setFocus()
+
+    def reset(self) -> None:
+        self.on.setChecked(False)
+        self.when.clear()
+        self.reason.setText(PAPER_REASON)
+
+    def values(self) -> dict:
+        """capture_task's back-entry arguments (none unless the box is ticked)."""
+        if not self.on.isChecked():
+            return {}
+        return {"occurred_at": local_datetime_to_iso(self.when.text()) or None,
+                "back_entry_reason": self.reason.text().strip() or None, "paper_form": True}
 
 
 class CaptureScreen(QWidget):
@@ -58,6 +100,8 @@ class CaptureScreen(QWidget):
         self.routing_hint = set_role(QLabel("Where the task goes next is set by the form's answers "
                                             "(e.g. ESI 1 goes to resus as STAT)."), "hint")
         box.addWidget(self.routing_hint)
+        self.paper = PaperEntry()
+        box.addWidget(self.paper)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.picker = PatientPicker(session)
@@ -97,6 +141,7 @@ class CaptureScreen(QWidget):
             self.workflow.setCurrentIndex(self.workflow.findData(workflow))
         self._build_form()
         self.priority.setCurrentIndex(0)
+        self.paper.reset()
         self.message.hide()
         self.save_button.setEnabled(True)
         self.picker.reset()
@@ -139,13 +184,18 @@ class CaptureScreen(QWidget):
                 self._say_more("Choose the patient too.")
             return
         self.form.clear_problems()
+        if self.paper.on.isChecked() and not self.paper.when.text().strip():
+            self._say("Type when the paper form was filled in (YYYY-MM-DD HH:MM), as written on it.")
+            self.paper.when.setFocus()
+            return
         if self.picker.patient is None:
             self._say("Choose the patient first: search the census, or register a temporary patient.")
             self.picker.search.setFocus()
             return
         self.save_button.setEnabled(False)
         self.session.call(ts.capture_task, workflow, self.picker.patient["patient_id"], answers,
-                          priority=self.priority.currentData(), on_done=self._saved, on_error=self._failed)
+                          priority=self.priority.currentData(), **self.paper.values(), on_done=self._saved,
+                          on_error=self._failed)
 
     def _saved(self, captured) -> None:
         self.save_button.setEnabled(True)

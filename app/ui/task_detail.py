@@ -50,9 +50,12 @@ def timeline_cells(entry: dict) -> list[str]:
     status = entry.get("to_status") or ""
     if entry.get("from_status"):
         status = f"{entry['from_status']} → {status}"
-    return [local_time(entry["recorded_at"]), EVENT_TEXT.get(entry["type"], entry["type"]), status,
+    detail = entry.get("detail") or ""
+    if entry["occurred_at"][:16] != entry["recorded_at"][:16]:  # back-dated: say when it was typed in
+        detail = f"{detail} (entered {local_time(entry['recorded_at'])})".strip()
+    return [local_time(entry["occurred_at"]), EVENT_TEXT.get(entry["type"], entry["type"]), status,
             f"{entry['actor']} ({entry['role'].replace('_', ' ')})", entry["source"],
-            (entry.get("destination") or "").replace("_", " "), entry["correlation_id"], entry.get("detail") or ""]
+            (entry.get("destination") or "").replace("_", " "), entry["correlation_id"], detail]
 
 
 class TimelineModel(QAbstractTableModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -115,3 +117,28 @@ def test_repeating_group_add_remove_and_modify_needs_detail(qtbot, window, demo_
     window.session.close_now()
     rows = read_store(demo_dir, "SELECT summary FROM tasks WHERE created_by = 'nina'")
     assert rows and "2 meds" in rows[0]["summary"]
+
+
+def test_paper_form_entered_later_is_back_dated_with_its_reason(qtbot, window, demo_dir):
+    sign_in(qtbot, window)
+    window.new_task()
+    choose_workflow(qtbot, window, "Referral")
+    capture = window.capture
+    click_box(qtbot, capture.paper.on)
+    assert capture.paper.when.isVisible() and capture.paper.when.hasFocus()
+    fill_required(qtbot, capture.form, "referral")
+    choose_patient(qtbot, window, "Zztest-Frost")
+    qtbot.mouseClick(capture.save_button, Qt.MouseButton.LeftButton)
+    assert "when the paper form was filled in" in capture.message.text()
+    qtbot.keyClicks(capture.paper.when, "2026-01-05 02:15")
+    qtbot.mouseClick(capture.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.detail and window.detail.task is not None,
+                    timeout=WAIT_MS)
+    first = window.detail.timeline_model.rows[0]
+    assert first[0].startswith("2026-01-05 02:15")
+    assert first[7].startswith("entered from a paper downtime form (entered ")
+    window.session.close_now()
+    rows = read_store(demo_dir, "SELECT back_entry, occurred_at FROM tasks WHERE created_by = 'nina'")
+    assert rows[0]["back_entry"] == 1
+    typed_local = datetime(2026, 1, 5, 2, 15).astimezone()  # typed in the workstation's local time
+    assert rows[0]["occurred_at"].startswith(typed_local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"))
