@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import ssl
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -133,47 +133,52 @@ class PushReport:
 
 
 def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batch_size: int = MAX_BATCH,
-         progress: Callable[[int, int], None] | None = None) -> PushReport:
+         progress: Callable[[int, int], None] | None = None, in_flight: int = 2) -> PushReport:
     """Push every pending event of this device; mark each from the central's answer.
 
-    One batch is in flight at a time (the chain needs them in order), but the workstation's own
-    work overlaps it: while the central checks batch N, the answers to batch N-1 are recorded and
-    batch N+1 is read from the store.
+    Up to ``in_flight`` batches travel at once, on separate connections, so the central checks
+    one batch while it commits the one before (it takes them in chain order, waiting briefly for
+    a batch that overtook its predecessor). The workstation records answers meanwhile; the store
+    itself is only used from this thread.
     """
     retry = retry or Retry()
     batch_size = max(1, min(batch_size, MAX_BATCH))
     report = PushReport()
     start = outbox.first_pending_seq(store)
     total = outbox.pending_count(store)
-    if start is None:
-        return report
     key = outbox.signing_key(store)
-    limit, restarts, unanswered = batch_size, 0, None
-    rows = outbox.batch_from(store, start, limit)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tideover-push") as sender:
-        while rows:
-            cp = outbox.sign_at(store, rows[-1].device_seq, rows[-1].hash, key)
-            body = push_request_json(store.device_id, cp, [r.body for r in rows], max(0, total - report.sent))
-            in_flight = sender.submit(call, client, "POST", "/v1/push", retry, content=body,
-                                      headers={"Content-Type": "application/json"})
-            if unanswered:
-                _record(store, unanswered, report, total, progress)
-                unanswered = None
-            ahead = outbox.batch_from(store, rows[-1].device_seq + 1, batch_size)
-            resp = in_flight.result()
+    limit, restarts = batch_size, 0
+    window: deque = deque()
+    with ThreadPoolExecutor(max_workers=max(1, in_flight), thread_name_prefix="tideover-push") as sender:
+        while start is not None or window:
+            while start is not None and len(window) < max(1, in_flight):
+                rows = outbox.batch_from(store, start, limit)
+                if not rows:
+                    start = None
+                    break
+                cp = outbox.sign_at(store, rows[-1].device_seq, rows[-1].hash, key)
+                body = push_request_json(store.device_id, cp, [r.body for r in rows], max(0, total - report.sent))
+                window.append((rows, sender.submit(call, client, "POST", "/v1/push", retry, content=body,
+                                                   headers={"Content-Type": "application/json"})))
+                start, limit = rows[-1].device_seq + 1, batch_size
+            if not window:
+                break
+            rows, answer_of = window.popleft()
+            resp = answer_of.result()
             answer = resp.json()
             report.highest_gapless_seq = answer.get("highest_gapless_seq", report.highest_gapless_seq)
-            if resp.status_code == 409:
-                restarts += 1
-                if restarts > 20:
-                    raise SyncError(f"The central keeps refusing this device's chain ({answer.get('error')}).")
-                start, limit = _after_refusal(store, answer, rows, batch_size, report)
-                rows = outbox.batch_from(store, start, limit) if start is not None else []
+            if resp.status_code != 409:
+                _record(store, (rows, answer["results"]), report, total, progress)
                 continue
-            unanswered = (rows, answer["results"])
-            rows = ahead
-        if unanswered:
-            _record(store, unanswered, report, total, progress)
+            for later_rows, later in window:  # let the batches after it land; their answers still count
+                later_resp = later.result()
+                if later_resp.status_code != 409:
+                    _record(store, (later_rows, later_resp.json()["results"]), report, total, progress)
+            window.clear()
+            restarts += 1
+            if restarts > 20:
+                raise SyncError(f"The central keeps refusing this device's chain ({answer.get('error')}).")
+            start, limit = _after_refusal(store, answer, rows, batch_size, report)
     return report
 
 

@@ -111,6 +111,16 @@ def take_push(db: CentralDB, device, raw: bytes, clock: Clock):
         return ingest(db, device, parse_push(decode_json(raw)), clock)
 
 
+def app_from_env() -> FastAPI:
+    """The app for a ``tideover-central serve`` worker: database URL and body limit from the environment."""
+    import os
+
+    from .db import ENV_DB
+
+    db = CentralDB(os.environ[ENV_DB])
+    return create_app(db, max_body=int(os.environ.get("TIDEOVER_CENTRAL_MAX_BODY", MAX_BODY_BYTES)))
+
+
 def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | None = None) -> FastAPI:
     """The API on ``db`` (migrated already). ``max_body`` bounds every request body."""
     clock = clock or Clock()

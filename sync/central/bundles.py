@@ -73,7 +73,7 @@ def import_bundle(db: CentralDB, data: bytes, clock: Clock | None = None,
     results, refused = [], None
     for batch in batches:
         try:
-            outcome = ingest(db, device, batch, clock)
+            outcome = ingest(db, device, batch, clock, reorder_wait=0)
         except Refused as err:
             refused = err.body()
             break

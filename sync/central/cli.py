@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", type=Path, help="PEM certificate chain for HTTPS")
     p.add_argument("--tls-key", type=Path, help="PEM private key for HTTPS")
     p.add_argument("--max-body-mb", type=float, default=32, help="largest request body accepted (413 above)")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes on this port (each is stateless; Prometheus counters are per process)")
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("migrate", help="bring the schema to the newest migration")
@@ -103,17 +104,23 @@ def _print(obj) -> None:
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
+    import os
 
-    from .app import create_app
+    import uvicorn
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise TideoverError("Give both --tls-cert and --tls-key, or neither.")
     db = _open(args)
-    app = create_app(db, max_body=int(args.max_body_mb * 1024 * 1024))
     scheme = "https" if args.tls_cert else "http"
-    print(f"tideover-central: serving {redacted(db.url)} on {scheme}://{args.host}:{args.port}", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+    print(f"tideover-central: serving {redacted(db.url)} on {scheme}://{args.host}:{args.port} "
+          f"({args.workers} worker{'s' if args.workers > 1 else ''})", file=sys.stderr)
+    # Workers are separate processes sharing nothing but the database (like separate servers), so
+    # each builds its app from the environment.
+    os.environ[ENV_DB] = db.url
+    os.environ["TIDEOVER_CENTRAL_MAX_BODY"] = str(int(args.max_body_mb * 1024 * 1024))
+    db.dispose()
+    uvicorn.run("sync.central.app:app_from_env", factory=True, workers=max(1, args.workers), host=args.host,
+                port=args.port, log_level="warning", access_log=False,
                 ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
                 ssl_keyfile=str(args.tls_key) if args.tls_key else None, timeout_graceful_shutdown=5)
     return 0

@@ -16,6 +16,7 @@ goes on, and the rest of the queue is not blocked.
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -54,6 +55,7 @@ from .db import CentralDB, checkpoints, conflicts, devices, events, quarantine
 from .enroll import Device
 from .errors import Refused
 
+REORDER_WAIT = 2.0  # seconds a batch waits for the one before it to be taken
 EDIT_TYPES = frozenset({"task.transitioned", "task.answers_updated"})
 # Event's own field rules with the payload left as a dict: the payload is checked by its type's
 # model, which avoids Event's typed-payload hook and private state (half the cost per event).
@@ -196,15 +198,20 @@ def meaning_problem(ev: dict, device: Device) -> tuple[str, str, str] | None:
     return None
 
 
-def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None = None) -> Outcome:
-    """Answer one batch and write what it adds, in one transaction. Raises Refused (nothing written)."""
+def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None = None,
+           reorder_wait: float = REORDER_WAIT) -> Outcome:
+    """Answer one batch and write what it adds, in one transaction. Raises Refused (nothing written).
+
+    A batch that starts past the device's head waits up to ``reorder_wait`` seconds for the batch
+    before it (a client keeps two in flight), then is refused as a gap.
+    """
     clock = clock or Clock()
     evs, texts = check_batch(device, batch)
-    with db.read() as conn:  # a first look at the head, to check meaning outside the write lock
-        seen = conn.execute(sa.select(devices.c.head_seq).where(devices.c.device_id == device.device_id)).scalar()
+    seen = _wait_for_head(db, device.device_id, evs[0]["device_seq"] - 1, reorder_wait)
     verdicts = {ev["device_seq"]: meaning_problem(ev, device) for ev in evs if ev["device_seq"] > (seen or 0)}
     now = clock.now_iso()
-    with db.write() as conn:
+    # Held events never change, so a batch the first look found all held needs no write lock.
+    with (db.read() if evs[-1]["device_seq"] <= seen else db.write()) as conn:
         head = conn.execute(sa.select(devices.c.head_seq, devices.c.head_hash).where(
             devices.c.device_id == device.device_id)).one()
         first, last = evs[0]["device_seq"], evs[-1]["device_seq"]
@@ -230,20 +237,28 @@ def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None 
             raise Refused(409, CHAIN_BROKEN, f"Event {new[0]['event_id']} (seq {seq}) does not link to the "
                                              f"central's copy of seq {seq - 1}.", device_seq=seq,
                           highest_gapless_seq=head.head_seq)
-        if new:
+        if new:  # a batch of only events already held writes nothing at all
             _take_new(db, conn, device, new, texts, verdicts, now, results, counts)
             conn.execute(sa.update(devices).where(devices.c.device_id == device.device_id).values(
                 head_seq=new[-1]["device_seq"], head_hash=new[-1]["hash"], last_push_at=now,
                 backlog=batch.backlog))
-        else:
-            conn.execute(sa.update(devices).where(devices.c.device_id == device.device_id).values(
-                last_push_at=now, backlog=batch.backlog))
-        cp = batch.checkpoint
-        conn.execute(db.insert_ignore(checkpoints), {
-            "device_id": device.device_id, "device_seq": cp.device_seq, "signed_at": cp.signed_at,
-            "hash": cp.hash, "signature": cp.signature, "received_at": now})
+            cp = batch.checkpoint
+            conn.execute(db.insert_ignore(checkpoints), {
+                "device_id": device.device_id, "device_seq": cp.device_seq, "signed_at": cp.signed_at,
+                "hash": cp.hash, "signature": cp.signature, "received_at": now})
         hgs = max(head.head_seq, new[-1]["device_seq"] if new else 0)
     return Outcome(device.device_id, results, hgs, counts)
+
+
+def _wait_for_head(db: CentralDB, device_id: str, needed: int, wait: float) -> int:
+    """The device's head, once it reaches ``needed`` or ``wait`` seconds have passed."""
+    deadline = time.monotonic() + wait
+    while True:
+        with db.read() as conn:
+            head = conn.execute(sa.select(devices.c.head_seq).where(devices.c.device_id == device_id)).scalar() or 0
+        if head >= needed or time.monotonic() >= deadline:
+            return head
+        time.sleep(0.002)
 
 
 def _result(ev: dict, result: str, reason: str | None) -> dict:
