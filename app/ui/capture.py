@@ -40,15 +40,13 @@ class PaperEntry(QWidget):
         self.when.setPlaceholderText("when it happened: YYYY-MM-DD HH:MM")
         self.when.setMaximumWidth(300)
         self.reason = named(QLineEdit(PAPER_REASON), "Reason for the late entry")
-        row.addWidget(self.on)
         row.addWidget(self.when)
         row.addWidget(self.reason, 1)
         self.on.toggled.connect(self._toggled)
         self._toggled(False)
 
     def _toggled(self, on: bool) -> None:
-        self.when.setVisible(on)
-        self.reason.setVisible(on)
+        self.setVisible(on)
         if on:
             self.when.setFocus()
 
@@ -95,12 +93,14 @@ class CaptureScreen(QWidget):
         top.addWidget(self.workflow)
         top.addWidget(priority_label)
         top.addWidget(self.priority)
+        self.priority.setToolTip("Some answers raise it and choose where the task goes "
+                                 "(e.g. ESI 1 goes to resus as STAT).")
+        self.priority.setAccessibleDescription(self.priority.toolTip())
+        self.paper = PaperEntry()
+        top.addSpacing(20)
+        top.addWidget(self.paper.on)
         top.addStretch(1)
         box.addLayout(top)
-        self.routing_hint = set_role(QLabel("Where the task goes next is set by the form's answers "
-                                            "(e.g. ESI 1 goes to resus as STAT)."), "hint")
-        box.addWidget(self.routing_hint)
-        self.paper = PaperEntry()
         box.addWidget(self.paper)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -168,6 +168,8 @@ class CaptureScreen(QWidget):
         self.form_title.setText(f"{forms.WORKFLOW_TITLES[workflow]} form")
         self.form_layout.addWidget(self.form, 1)
         self.form.show()
+        if hasattr(self, "message"):  # a message about the previous form no longer applies
+            self.message.hide()
         self.setTabOrder(self.priority, self.picker.search)
 
     def save(self) -> None:

@@ -142,3 +142,13 @@ def test_paper_form_entered_later_is_back_dated_with_its_reason(qtbot, window, d
     assert rows[0]["back_entry"] == 1
     typed_local = datetime(2026, 1, 5, 2, 15).astimezone()  # typed in the workstation's local time
     assert rows[0]["occurred_at"].startswith(typed_local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_changing_workflow_clears_the_previous_forms_message(qtbot, window):
+    sign_in(qtbot, window)
+    window.new_task()
+    qtbot.mouseClick(window.capture.save_button, Qt.MouseButton.LeftButton)
+    assert window.capture.message.isVisible()
+    choose_workflow(qtbot, window, "Referral")
+    assert not window.capture.message.isVisible()
+    assert not any(f.error.isVisible() for f in window.capture.form.fields())
