@@ -60,7 +60,7 @@ def export_bundle(store: Store, out: Path, key_file: Path | None = None) -> dict
     bundle_id = new_id()
     head = {"bundle_id": bundle_id, "device_id": store.device_id, "site_id": store.site_id,
             "unit_id": store.unit_id, "public_key": store.public_key, "created_at": store.clock.now_iso(),
-            "backlog": outbox.pending_count(store)}
+            "backlog": max(0, outbox.pending_count(store) - count)}
     payload = (json.dumps(head)[:-1] + ',"batches":[' + ",".join(batches) + "]}").encode("utf-8")
     header = {"bundle_id": bundle_id, "device_id": store.device_id, "events": count, "first_seq": start,
               "last_seq": seq - 1, "created_at": head["created_at"]}

@@ -144,7 +144,7 @@ def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batc
     retry = retry or Retry()
     batch_size = max(1, min(batch_size, MAX_BATCH))
     report = PushReport()
-    start = outbox.first_pending_seq(store)
+    start = first = outbox.first_pending_seq(store)
     total = outbox.pending_count(store)
     key = outbox.signing_key(store)
     limit, restarts = batch_size, 0
@@ -157,7 +157,8 @@ def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batc
                     start = None
                     break
                 cp = outbox.sign_at(store, rows[-1].device_seq, rows[-1].hash, key)
-                body = push_request_json(store.device_id, cp, [r.body for r in rows], max(0, total - report.sent))
+                left = max(0, total - (rows[-1].device_seq - first + 1))  # still pending after this batch
+                body = push_request_json(store.device_id, cp, [r.body for r in rows], left)
                 window.append((rows, sender.submit(call, client, "POST", "/v1/push", retry, content=body,
                                                    headers={"Content-Type": "application/json"})))
                 start, limit = rows[-1].device_seq + 1, batch_size
