@@ -91,3 +91,7 @@ class Banner(QFrame):
         self.census.setText(f"{'⚠ ' if stale else ''}Census: {age_text(census_age)} old")
         for w in (self.central, self.pending, self.last_sync, self.census, self.lock_button):
             w.show()
+        if identity.get("mode") == "training":  # practice never syncs: counts would only confuse
+            self.central.setText("Practice only: nothing leaves this store")
+            self.pending.hide()
+            self.last_sync.hide()

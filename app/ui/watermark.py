@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QWidget
 WATERMARK_TEXT = "TRAINING"
 
 
-def paint_watermark(painter: QPainter, rect: QRectF, text: str = WATERMARK_TEXT, *, alpha: int = 60) -> None:
+def paint_watermark(painter: QPainter, rect: QRectF, text: str = WATERMARK_TEXT, *, alpha: int = 48) -> None:
     """Draw ``text`` diagonally across ``rect``, repeated so no part of the page escapes it."""
     painter.save()
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)

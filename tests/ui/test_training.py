@@ -25,6 +25,9 @@ def test_training_store_watermark_and_printout(qtbot, window, demo_dir, tmp_path
 
     sign_in(qtbot, window, "colm", TRAINING_PASSWORD)
     assert window.banner.mode.text() == "TRAINING"
+    qtbot.waitUntil(lambda: window.banner.central.isVisible(), timeout=WAIT_MS)
+    assert window.banner.central.text() == "Practice only: nothing leaves this store"
+    assert not window.banner.pending.isVisible()
     assert window.watermark.isVisible()
     assert window.watermark.geometry() == window.centralWidget().rect()
     for show in (window.new_task, window.show_board):
