@@ -9,13 +9,11 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-from central_helpers import PASSWORD, free_port
+from central_helpers import PASSWORD, ThreadServer, free_port
 
 from sync.central.db import CentralDB
 
@@ -110,35 +108,6 @@ def central_db(db_url):
         yield db
     finally:
         db.dispose()
-
-
-class ThreadServer:
-    """The real central app under uvicorn on a loopback port, in a thread of the test process."""
-
-    def __init__(self, app, port: int | None = None):
-        import uvicorn
-
-        self.port = port or free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                   access_log=False, lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the central did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture
