@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 import sqlite_utils
 
 from sync.canonical import GENESIS_HASH, canonical_json
@@ -294,15 +293,6 @@ class Store:
         with store_errors():
             row = self.db.execute("SELECT value FROM meta WHERE key = 'sync_watermark'").fetchone()
         return int(row[0]) if row else 0
-
-    def pending_events(self, limit: int = 1000) -> list[dict]:
-        """This device's events not yet answered by the central, oldest first, as bodies."""
-        with store_errors():
-            rows = self.db.execute(
-                "SELECT e.body FROM events e WHERE e.device_id = ? AND e.device_seq > ? AND NOT EXISTS"
-                " (SELECT 1 FROM sync_state s WHERE s.device_seq = e.device_seq) ORDER BY e.device_seq LIMIT ?",
-                [self.device_id, self.sync_watermark(), limit]).fetchall()
-        return [orjson.loads(r[0]) for r in rows]
 
     def pending_count(self) -> int:
         mark = self.sync_watermark()
