@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
+from .compat import refuse_bad_runtime
 from .theme import apply_theme
 
 DEFAULT_SIZE = (1366, 768)
@@ -41,6 +42,9 @@ def run_app(args) -> int:
     if not has_display():
         print("tideover: no display for the desktop app; use a command (see `tideover --help`).", file=sys.stderr)
         return 1
+    refused = refuse_bad_runtime()
+    if refused is not None:
+        return refused
     from app.cli import default_data_dir
 
     data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else default_data_dir()
