@@ -238,4 +238,5 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
     return {"central": link.url, "pushed": report.sent,
             "results": {r: report.results.get(r, 0) for r in RESULTS},
             "pulled": pulled, "pending": outbox.pending_count(store),
+            "held_back": outbox.held_back(store)[:50],
             "highest_gapless_seq": report.highest_gapless_seq, "refused": report.refused, "at": now}

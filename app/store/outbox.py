@@ -99,7 +99,8 @@ def mark_refused(store: Store, from_seq: int, reason: str, after_reason: str) ->
 
 
 def held_back(store: Store) -> list[dict]:
-    """This device's events the central quarantined or rejected, with the reason, for the workstation."""
+    """This device's events the central quarantined or rejected, with the reason, for the workstation
+    (ids, types and reason codes only: no patient data)."""
     return store.query("SELECT s.event_id, s.device_seq, s.state, s.reason, e.type, e.task_id FROM sync_state s "
                        "JOIN events e ON e.device_id = ? AND e.device_seq = s.device_seq "
                        "WHERE s.state IN ('quarantined', 'rejected') ORDER BY s.device_seq", [store.device_id])

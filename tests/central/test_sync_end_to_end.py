@@ -131,3 +131,19 @@ def test_unreachable_central_keeps_the_outbox(make_store, central_db):
     with pytest.raises(sync_service.CentralUnreachable, match="did not answer after 3 tries"):
         sync_service.sync(a, link, retry=retry)
     assert outbox.pending_count(a) == pending
+
+
+def test_a_quarantined_event_is_shown_at_the_workstation_and_blocks_nothing(central, make_store):
+    url, db = central
+    a = make_store("a")
+    enroll_store(a, url, db)
+    odd = a.record("device.initialized", {"public_key": "not-the-enrolled-key"})
+    task_id = capture(a)
+    summary = sync_service.sync(a, sync_service.Link.from_store(a))
+    assert summary["results"]["quarantined"] == 1 and summary["pending"] == 0
+    assert summary["held_back"] == [{"event_id": odd.event_id, "device_seq": odd.device_seq, "state": "quarantined",
+                                     "reason": "key_mismatch", "type": "device.initialized", "task_id": None}]
+    assert a.sync_state_of(odd.event_id) == "quarantined"
+    assert task_id in {r["task_id"] for r in a.query("SELECT task_id FROM tasks")}
+    held = set(held_event_ids(db))
+    assert odd.event_id not in held and own_event_ids(a) - held == {odd.event_id}
