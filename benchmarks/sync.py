@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--workers", type=int, default=2, help="central server processes (default: one per core)")
+    ap.add_argument("--in-flight", type=int, default=2, help="push batches in flight at once (the client default)")
     ap.add_argument("--json", action="store_true", help="print only the JSON object")
     args = ap.parse_args(argv)
     log = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr))
@@ -187,14 +188,14 @@ def main(argv: list[str] | None = None) -> int:
                 link = sync_service.Link.from_store(store)
                 with sync_service.http_client(link) as client:
                     started, cpu, central_cpu = time.perf_counter(), time.process_time(), cpu_seconds(proc.pid)
-                    first = sync_service.push(store, client)
+                    first = sync_service.push(store, client, in_flight=args.in_flight)
                     first_s = time.perf_counter() - started
                     cpu = {"client_cpu_s": round(time.process_time() - cpu, 3),
                            "central_cpu_s": round(cpu_seconds(proc.pid) - central_cpu, 3)}
                     assert first.results["accepted"] == n and store.pending_count() == 0, first
                     forget_answers(store)
                     started = time.perf_counter()
-                    dup = sync_service.push(store, client)
+                    dup = sync_service.push(store, client, in_flight=args.in_flight)
                     dup_s = time.perf_counter() - started
                     assert dup.results["duplicate"] == n and store.pending_count() == 0, dup
             finally:
