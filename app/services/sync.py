@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
+import orjson
 
 from app.store import outbox
 from app.store.store import Store
@@ -91,6 +92,17 @@ def http_client(link: Link, transport: httpx.BaseTransport | None = None) -> htt
     verify = ssl.create_default_context(cafile=link.ca_bundle) if link.ca_bundle else True
     return httpx.Client(base_url=link.url.rstrip("/"), headers=headers, timeout=link.timeout,
                         transport=transport, verify=verify)
+
+
+def _decode(resp: httpx.Response) -> dict:
+    """A 2xx/409 answer of the central as a dict (orjson: a push answer holds 1,000 results)."""
+    try:
+        body = orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        raise SyncError(f"The central's answer ({resp.status_code}) is not JSON; is the URL the central's?") from None
+    if not isinstance(body, dict):
+        raise SyncError(f"The central's answer ({resp.status_code}) is not understood.")
+    return body
 
 
 def _error_body(resp: httpx.Response) -> dict:
@@ -166,7 +178,7 @@ def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batc
                 break
             rows, answer_of = window.popleft()
             resp = answer_of.result()
-            answer = resp.json()
+            answer = _decode(resp)
             report.highest_gapless_seq = answer.get("highest_gapless_seq", report.highest_gapless_seq)
             if resp.status_code != 409:
                 _record(store, (rows, answer["results"]), report, total, progress)
@@ -174,7 +186,7 @@ def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batc
             for later_rows, later in window:  # let the batches after it land; their answers still count
                 later_resp = later.result()
                 if later_resp.status_code != 409:
-                    _record(store, (later_rows, later_resp.json()["results"]), report, total, progress)
+                    _record(store, (later_rows, _decode(later_resp)["results"]), report, total, progress)
             window.clear()
             restarts += 1
             if restarts > 20:
@@ -215,7 +227,7 @@ def pull(store: Store, client: httpx.Client, *, retry: Retry | None = None) -> i
     applied = 0
     while True:
         resp = call(client, "GET", "/v1/pull", retry, params={"after": cursor})
-        page = resp.json()
+        page = _decode(resp)
         if page["events"]:
             applied += store.ingest_remote(page["events"])
         if page["cursor"] != cursor:
