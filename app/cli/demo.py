@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.services import tasks as ts
 from app.services.demo import DEMO_PASSWORD, seed_demo
+from app.services.demo_central import EmbeddedCentral, enroll_and_sync, summary_line
 
 from .tasks import print_board
 
@@ -15,9 +16,10 @@ from .tasks import print_board
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run Tideover on a throwaway store with synthetic patients",
                        description="Sets up a throwaway encrypted store with synthetic users, census and one "
-                                   "task per workflow, moves each along, prints the unit's board and the "
-                                   "audit check. With --gui (the default when a display is available), "
-                                   "opens the desktop app on it.")
+                                   "task per workflow, moves each along, starts an embedded central on "
+                                   "loopback, enrolls the store with it and syncs. With a display, opens the "
+                                   "desktop app on it (syncing in the background); with --headless or no "
+                                   "display, prints the sync summary, the unit's board and the audit check.")
     p.add_argument("--headless", action="store_true", help="print to the terminal instead of opening the app")
     p.add_argument("--keep", action="store_true", help="keep the demo store (its folder is printed)")
     p.set_defaults(run=cmd_demo)
@@ -25,9 +27,12 @@ def register(sub) -> None:
 
 def cmd_demo(args, ctx) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="tideover-demo-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    central = EmbeddedCentral(data_dir).start()  # starts while the store is seeded
     try:
         store, made = seed_demo(data_dir / "store")
         ctx.adopt(store)
+        synced = enroll_and_sync(store, central)
         if not args.headless:
             from .common import launch_gui_demo
 
@@ -35,7 +40,8 @@ def cmd_demo(args, ctx) -> int:
             if code is not None:
                 return code
         print(f"Demo workstation: site {store.site_id}, unit {store.unit_id}, device {store.device_id}")
-        print(f"Users: admin, nina, colm, sam (password: {DEMO_PASSWORD!r})\n")
+        print(f"Users: admin, nina, colm, sam (password: {DEMO_PASSWORD!r})")
+        print(summary_line(synced) + "\n")
         print("Captured one task in each workflow and moved it along:")
         for workflow, task_id in made.items():
             task = ts.show_task(store, task_id, record_view=False)
@@ -50,5 +56,6 @@ def cmd_demo(args, ctx) -> int:
         return 0
     finally:
         ctx.close()
+        central.stop()
         if not args.keep and not args.data_dir:
             shutil.rmtree(data_dir, ignore_errors=True)

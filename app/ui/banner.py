@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .theme import age_text, named
 
@@ -35,8 +46,47 @@ def last_sync_text(status: dict, now: datetime | None = None) -> str:
     return f"Last sync: {age_text(age)} ago"
 
 
+def ago_text(seconds: float) -> str:
+    """'just now', '40 s ago', '3 min ago': how long since the last sync, for the banner."""
+    seconds = max(0, int(seconds))
+    if seconds < 5:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds} s ago"
+    return f"{age_text(seconds)} ago"
+
+
+def link_view(link, now: datetime | None = None) -> tuple[str | None, str, str] | None:
+    """(mode, central text, tooltip) from the background sync's state; None when not enrolled.
+
+    Reachable is LIVE (each capture goes to the central at once); unreachable is DOWNTIME (captures
+    queue here); before the first try of the session the mode is left as it is."""
+    if link is None or not link.enrolled:
+        return None
+    now = now or datetime.now(UTC)
+    if link.reachable:
+        text = f"Central: reachable · last sync {ago_text((now - link.last_ok).total_seconds())}"
+        return "live", text, "Every capture is sent to the central at once."
+    if link.reachable is None:
+        return None, "Central: connecting…", ""
+    since = link.unreachable_since.astimezone().strftime("%H:%M")
+    return "downtime", f"Central: unreachable since {since}", (
+        f"{link.problem}\nCaptures are kept on this workstation and sent when the central answers again.")
+
+
+def held_back_text(events: list[dict]) -> str:
+    """The tooltip of the held-back count: which events the central would not take, and why."""
+    lines = [f"#{e['device_seq']} {e['type']}: {e['state']} ({e.get('reason') or 'no reason given'})"
+             for e in events[:10]]
+    if len(events) > 10:
+        lines.append(f"… and {len(events) - 10} more")
+    return "The central would not take these events; a super-user reviews them:\n" + "\n".join(lines)
+
+
 class Banner(QFrame):
     """Always visible; ``show_locked`` when nobody is signed in, ``show_status`` once unlocked."""
+
+    held_back_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -51,13 +101,19 @@ class Banner(QFrame):
         self.central = named(QLabel(""), "Central server")
         self.pending = named(QLabel(""), "Waiting to sync")
         self.last_sync = named(QLabel(""), "Last sync")
+        self.held_back = named(QPushButton(""), "Events held back by the central")
+        self.held_back.setObjectName("heldBack")
+        self.held_back.setFlat(True)
+        self.held_back.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.held_back.clicked.connect(self.held_back_requested)
         self.census = named(QLabel(""), "Census age")
         self.lock_button = named(QPushButton("Lock (Ctrl+L)"), "Lock the workstation")
         row.addWidget(self.mode)
         row.addWidget(self.who)
         row.addStretch(1)
-        for w in (self.central, self.pending, self.last_sync, self.census, self.lock_button):
+        for w in (self.central, self.pending, self.held_back, self.last_sync, self.census, self.lock_button):
             row.addWidget(w)
+        self._status_widgets = (self.central, self.pending, self.last_sync, self.census, self.lock_button)
         self.show_locked(training=False)
 
     def _set_mode(self, mode: str) -> None:
@@ -74,24 +130,57 @@ class Banner(QFrame):
         self._set_mode("training" if training else "locked")
         self.mode.setText("TRAINING · LOCKED" if training else "LOCKED")
         self.who.setText("Nobody signed in")
-        for w in (self.central, self.pending, self.last_sync, self.census, self.lock_button):
+        for w in (*self._status_widgets, self.held_back):
             w.hide()
 
-    def show_status(self, identity: dict, status: dict, now: datetime | None = None) -> None:
-        self._set_mode(identity.get("mode") or status.get("mode") or "downtime")
+    def show_status(self, identity: dict, status: dict, now: datetime | None = None, link=None) -> None:
+        """Paint the signed-in banner from the store's ``status`` and the background sync's ``link`` state."""
+        view = None if identity.get("mode") == "training" else link_view(link, now)
+        self._set_mode((view and view[0]) or identity.get("mode") or status.get("mode") or "downtime")
         role = (identity.get("role") or "").replace("_", " ")
         self.who.setText(f"{identity.get('name', '')} · {status.get('unit_id', '')}")
         self.who.setAccessibleDescription(f"signed in as {role}")
-        self.central.setText(central_text(status, now))
+        self.central.setText(central_text(status, now) if view is None else view[1])
+        self.central.setToolTip("" if view is None else view[2])
         pending = int(status.get("pending_sync") or 0)
         self.pending.setText(f"Waiting to sync: {pending}")
         self.last_sync.setText(last_sync_text(status, now))
         census_age = status.get("census_age_s")
         stale = census_age is not None and census_age > CENSUS_STALE_S
         self.census.setText(f"{'⚠ ' if stale else ''}Census: {age_text(census_age)} old")
-        for w in (self.central, self.pending, self.last_sync, self.census, self.lock_button):
+        for w in self._status_widgets:
             w.show()
+        if view is not None and link.reachable:  # the central text says when it last synced
+            self.last_sync.hide()
+        held = list(getattr(link, "held_back", None) or [])
+        self.held_back.setText(f"⚠ {len(held)} held back")
+        self.held_back.setToolTip(held_back_text(held) if held else "")
+        self.held_back.setVisible(bool(held))
         if identity.get("mode") == "training":  # practice never syncs: counts would only confuse
             self.central.setText("Practice only: nothing leaves this store")
             self.pending.hide()
             self.last_sync.hide()
+            self.held_back.hide()
+
+
+class HeldBackDialog(QDialog):
+    """For the super-user: every event of this workstation the central quarantined or rejected."""
+
+    def __init__(self, events: list[dict], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Held back by the central")
+        self.setAccessibleName("Events held back by the central")
+        box = QVBoxLayout(self)
+        box.addWidget(QLabel(f"The central would not take {len(events)} event(s) from this workstation. They stay "
+                             f"in this workstation's log; review them with IT\n(at the central, `tideover-central "
+                             f"quarantine list` shows what it holds back)."))
+        self.listing = named(QPlainTextEdit(), "Held-back events")
+        self.listing.setReadOnly(True)
+        self.listing.setPlainText("\n".join(
+            f"#{e['device_seq']}  {e['type']}  task {e.get('task_id') or '-'}  {e['state']}: "
+            f"{e.get('reason') or 'no reason given'}" for e in events))
+        box.addWidget(self.listing)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        box.addWidget(close)
+        self.resize(720, 320)

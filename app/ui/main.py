@@ -62,6 +62,9 @@ def run_demo(store, data_dir) -> int | None:
     """
     if not has_display():
         return None
+    refused = refuse_bad_runtime()
+    if refused is not None:
+        return refused
     from app.services.demo import DEMO_PASSWORD
 
     store_dir = Path(store.data_dir)

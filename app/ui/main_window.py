@@ -12,29 +12,33 @@ from app.services import tasks as ts
 from app.services import training as tr
 from app.services.workstation import status
 
-from .banner import Banner
+from .banner import Banner, HeldBackDialog
 from .board import BoardScreen
 from .capture import CaptureScreen
 from .print_jobs import PrintJobs
 from .session import Session
+from .sync_runner import SYNC_EVERY_MS, SyncRunner
 from .task_detail import TaskDetailScreen
 from .theme import age_text, named, set_role
 from .unlock import UnlockScreen, error_text
 from .watermark import Watermark
 
 BANNER_REFRESH_MS = 30_000
+BANNER_TICK_MS = 5_000  # repaints "last sync N s ago" from memory, without a store call
 TRAINING_HINT = (f"TRAINING: practise with synthetic patients only. Sign in as nina (nurse), colm (unit "
                  f"coordinator) or sam (super-user); the password is '{tr.TRAINING_PASSWORD}'.")
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, data_dir: Path, *, user: str = "", hint: str = ""):
+    def __init__(self, data_dir: Path, *, user: str = "", hint: str = "", sync_every_ms: int = SYNC_EVERY_MS):
         super().__init__()
         self.setWindowTitle("Tideover")
         self.setAccessibleName("Tideover")
         self.setMinimumSize(1024, 700)
         self.live_dir, self.live_hint, self.prefill_user = Path(data_dir), hint, user
         self.session = Session(self.live_dir, parent=self)
+        self.syncer = SyncRunner(self.session, every_ms=sync_every_ms, parent=self)
+        self._status: dict | None = None  # the store's last answer for the banner
         central = QWidget()
         box = QVBoxLayout(central)
         box.setContentsMargins(0, 0, 0, 0)
@@ -67,6 +71,8 @@ class MainWindow(QMainWindow):
         self.prints.renderer.busy_changed.connect(self.busy.setVisible)
         self._banner_timer = QTimer(self)
         self._banner_timer.timeout.connect(self.refresh_status)
+        self._banner_tick = QTimer(self)
+        self._banner_tick.timeout.connect(self.repaint_banner)
         self._connect()
         self._shortcuts()
         from PySide6.QtWidgets import QApplication
@@ -86,6 +92,9 @@ class MainWindow(QMainWindow):
             lambda code, reason, name: s.unlock_break_glass(code, reason, name, on_error=self.unlock.unlock_failed))
         self.unlock.training_toggled.connect(self.set_training)
         self.banner.lock_button.clicked.connect(lambda: s.lock("manual"))
+        self.banner.held_back_requested.connect(self.show_held_back)
+        self.syncer.changed.connect(self.refresh_status)
+        self.syncer.pulled.connect(lambda _n: self.reload_board())
         self.board.open_task.connect(self.open_task)
         self.board.new_task.connect(self.new_task)
         self.board.print_requested.connect(lambda: self.prints.open_dialog(prefer_task=False))
@@ -174,10 +183,15 @@ class MainWindow(QMainWindow):
         self.reload_board()
         self.refresh_status()
         self._banner_timer.start(BANNER_REFRESH_MS)
+        self._banner_tick.start(BANNER_TICK_MS)
+        self.syncer.start()
         self.show_board()
 
     def _locked(self, why: str) -> None:
         self._banner_timer.stop()
+        self._banner_tick.stop()
+        self.syncer.stop()
+        self._status = None
         for screen in (self.board, self.capture, self.detail):
             screen.clear()
         for dialog in self.findChildren(QDialog):
@@ -193,20 +207,38 @@ class MainWindow(QMainWindow):
 
     def refresh_status(self) -> None:
         self.board.model.tick()
-        identity = dict(self.session.identity)
-        self.session.call(status, on_done=lambda st: self.banner.show_status(identity, st))
+        self.session.call(status, on_done=self._show_status)
+
+    def _show_status(self, st: dict) -> None:
+        self._status = st
+        self.repaint_banner()
+
+    def repaint_banner(self) -> None:
+        """Paint the banner from the store's last status and the background sync's state (no store call)."""
+        if self._status is not None and self.session.is_unlocked:
+            self.banner.show_status(dict(self.session.identity), self._status, link=self.syncer.state)
+
+    def show_held_back(self) -> None:
+        """The super-user's list of events the central would not take (others see the tooltip)."""
+        if self.session.identity.get("role") not in ("super_user", "admin"):
+            self.notify("A super-user reviews held-back events; the list is in the tooltip.")
+            return
+        dialog = HeldBackDialog(self.syncer.state.held_back, self)
+        dialog.open()
 
     def _captured(self, task_id: str) -> None:
         self.notify("Task saved on this workstation.")
         self.reload_board()
         self.refresh_status()
         self.open_task(task_id)
+        self.syncer.sync_now()
 
     def _task_changed(self, task_id: str) -> None:
         self.notify("Status change saved.")
         self.reload_board()
         self.refresh_status()
         self.session.call(ts.show_task, task_id, record_view=False, on_done=self.detail.show_task)
+        self.syncer.sync_now()
 
     # -- training ----------------------------------------------------------------------------
     def set_training(self, on: bool) -> None:

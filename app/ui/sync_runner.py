@@ -1,0 +1,188 @@
+"""Background sync while someone is signed in: tiers 1 and 2 of the fallback.
+
+An enrolled workstation syncs right after each capture or transition and on a timer; while the
+central is unreachable the timer backs off and captures keep going to the local outbox. The sync
+itself (``app.services.sync.sync``) runs on the session's one store worker, like every store call.
+While the central is unreachable, a reachability probe on a thread of its own (it never touches the
+store) goes first, so a dead or silent network never holds the store worker and a nurse's capture
+never waits behind it. Failures become banner state, never popups.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.services import sync as sync_service
+from app.store import outbox
+
+from .session import Session
+from .worker import StoreWorker
+
+SYNC_EVERY_MS = 30_000
+BACKOFF_FACTOR_MAX = 4  # unreachable: 30 s, 60 s, 2 min, 2 min, ...
+REQUEST_TIMEOUT_S = 10.0
+PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass
+class LinkState:
+    """What the banner shows about the central: enrolled, reachable, since when, what is held back."""
+
+    enrolled: bool = False
+    reachable: bool | None = None  # None: not tried yet this session
+    last_ok: datetime | None = None
+    unreachable_since: datetime | None = None
+    failures: int = 0
+    problem: str = ""  # the last error, worded for IT (tooltip)
+    held_back: list[dict] = field(default_factory=list)
+
+
+def next_delay_ms(failures: int, every_ms: int, factor_max: int = BACKOFF_FACTOR_MAX) -> int:
+    """The wait before the next timed sync: ``every_ms`` while syncing works, doubling per failure up to
+    ``factor_max`` times it while the central is unreachable."""
+    return every_ms * min(factor_max, 2 ** max(0, failures))
+
+
+# -- on the worker threads (plain Python, no Qt) --------------------------------------------------
+def read_link(store) -> tuple[sync_service.Link | None, list[dict]]:
+    """(how to reach the central or None when not enrolled, this device's held-back events)."""
+    try:
+        link = sync_service.Link.from_store(store)
+    except sync_service.NotEnrolled:
+        return None, []
+    return link, outbox.held_back(store)
+
+
+def sync_once(store, link: sync_service.Link) -> dict:
+    """One push-then-pull with a short timeout and a single try: the runner's timer is the retry loop."""
+    link = sync_service.Link(link.url, link.credential, link.ca_bundle, REQUEST_TIMEOUT_S)
+    summary = sync_service.sync(store, link, retry=sync_service.Retry(attempts=1))
+    summary["held_back"] = outbox.held_back(store)
+    return summary
+
+
+def probe(link: sync_service.Link) -> None:
+    """Raise CentralUnreachable unless the central answers its health check (no credential, no store)."""
+    import httpx
+
+    bare = sync_service.Link(link.url, None, link.ca_bundle, PROBE_TIMEOUT_S)
+    try:
+        with sync_service.http_client(bare) as client:
+            client.get("/healthz").raise_for_status()
+    except (httpx.HTTPError, OSError) as err:
+        raise sync_service.CentralUnreachable(f"The central at {link.url} does not answer "
+                                              f"({type(err).__name__}).") from None
+
+
+# -- on the GUI thread ------------------------------------------------------------------------------
+class SyncRunner(QObject):
+    """Runs the background sync for a session; ``state`` is what the banner shows.
+
+    ``start()`` on unlock, ``stop()`` on lock; ``sync_now()`` after a capture or transition.
+    """
+
+    changed = Signal()  # state changed: repaint the banner, refresh the pending count
+    pulled = Signal(int)  # events from other workstations arrived: reload the board
+
+    def __init__(self, session: Session, *, every_ms: int = SYNC_EVERY_MS, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session, self.every_ms = session, every_ms
+        self.state = LinkState()
+        self._link: sync_service.Link | None = None
+        self._generation = 0  # bumped on stop: answers of an earlier session are dropped
+        self._in_flight = self._again = False
+        self._network = StoreWorker(self)  # its own thread for probes; it is never given the store
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.sync_now)
+
+    @property
+    def active(self) -> bool:
+        return self._link is not None and self.session.is_unlocked and not self.session.training
+
+    def start(self) -> None:
+        """Find out whether this store is enrolled; if so, sync at once and then on the timer."""
+        self.stop()
+        if self.session.training:  # practice never leaves the store
+            return
+        generation = self._generation
+        self.session.call(read_link, on_done=lambda found: self._enrolled(generation, found),
+                          on_error=lambda err: self._failed(generation, err))
+
+    def stop(self) -> None:
+        self._generation += 1
+        self._timer.stop()
+        self._link, self._in_flight, self._again = None, False, False
+        self.state = LinkState()
+
+    def sync_now(self) -> None:
+        """Sync as soon as possible; a request during a sync runs once more right after it."""
+        if not self.active:
+            return
+        if self._in_flight:
+            self._again = True
+            return
+        self._timer.stop()
+        self._in_flight, self._again = True, False
+        generation = self._generation
+        if self.state.reachable:
+            self._sync(generation)
+            return
+        self._network.run(probe, self._link, on_done=lambda _ok: self._sync(generation),
+                          on_error=lambda err: self._failed(generation, err))
+
+    def _enrolled(self, generation: int, found: tuple) -> None:
+        if generation != self._generation:
+            return
+        self._link, held_back = found
+        self.state = LinkState(enrolled=self._link is not None, held_back=held_back)
+        self.changed.emit()
+        self.sync_now()
+
+    def _sync(self, generation: int) -> None:
+        if generation != self._generation or not self.active:
+            return
+        self.session.call(sync_once, self._link, on_done=lambda summary: self._synced(generation, summary),
+                          on_error=lambda err: self._failed(generation, err))
+
+    def _synced(self, generation: int, summary: dict) -> None:
+        if generation != self._generation:
+            return
+        self.state.reachable, self.state.last_ok = True, datetime.now(UTC)
+        self.state.unreachable_since, self.state.failures = None, 0
+        self.state.problem = "" if summary.get("refused") is None else \
+            f"The central refused part of this workstation's chain: {summary['refused'].get('detail')}"
+        self.state.held_back = summary.get("held_back", [])
+        self._finish()
+        if summary.get("pulled"):
+            self.pulled.emit(summary["pulled"])
+
+    def _failed(self, generation: int, err: Exception) -> None:
+        if generation != self._generation:
+            return
+        if self._link is None or isinstance(err, sync_service.NotEnrolled):  # no sync to run: say why
+            self._link, self._in_flight = None, False
+            self.state = LinkState(problem=str(err))
+            self.changed.emit()
+            return
+        now = datetime.now(UTC)
+        self.state.reachable = False
+        self.state.unreachable_since = self.state.unreachable_since or now
+        self.state.failures += 1
+        self.state.problem = str(err) or type(err).__name__
+        self._finish()
+
+    def _finish(self) -> None:
+        self._in_flight = False
+        self.changed.emit()
+        if not self.active:
+            return
+        if self._again:
+            self.sync_now()
+            return
+        delay = next_delay_ms(self.state.failures, self.every_ms)
+        self._timer.start(int(delay * random.uniform(0.85, 1.0)))  # workstations of a ward drift apart

@@ -1,0 +1,161 @@
+"""Background sync against the real central over HTTP on loopback: what the banner says, what the central holds.
+
+The central is the one ``tideover demo`` embeds (sync.central under uvicorn in a thread); the stores
+are real SQLCipher demo stores. Every wait is on what the person sees or what the central holds.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QDialog
+
+from app.services import enrollment
+from app.services import patients as pt
+from app.services import tasks as ts
+from app.services.demo import DEMO_PASSWORD, example_answers, synthetic_census
+from app.services.demo_central import EmbeddedCentral, enroll_and_sync
+from app.services.workstation import init_workstation
+from app.store.store import Store
+from app.ui.banner import Banner
+from app.ui.sync_runner import LinkState, next_delay_ms
+from sync.central.db import events
+
+from .conftest import WAIT_MS, sign_in
+from .people import choose_patient, choose_workflow, fill_required
+
+SYNC_WAIT_MS = 40_000  # a loaded 2-core machine; the test never asserts how long it took
+
+
+@pytest.fixture
+def central(tmp_path):
+    central = EmbeddedCentral(tmp_path / "central").start().wait_ready()
+    yield central
+    central.stop()
+
+
+@pytest.fixture
+def enrolled_dir(demo_dir, central):
+    """The demo store enrolled with the central (its admin did it, as IT would)."""
+    store = Store.open(demo_dir, "admin", DEMO_PASSWORD)
+    try:
+        enrollment.enroll(store, central.url, central.enroll_token(store.site_id, store.unit_id))
+    finally:
+        store.close("exit")
+    return demo_dir
+
+
+def central_has_task(central: EmbeddedCentral, task_id: str) -> bool:
+    with central.db.read() as conn:
+        return conn.execute(sa.select(events.c.event_id).where(
+            events.c.task_id == task_id, events.c.type == "task.created")).first() is not None
+
+
+def pending(window) -> int:
+    found = re.fullmatch(r"Waiting to sync: (\d+)", window.banner.pending.text())
+    return int(found.group(1)) if found else -1
+
+
+def reachable(window) -> bool:
+    return window.banner.central.text().startswith("Central: reachable · last sync")
+
+
+def capture_discharge(qtbot, window) -> str:
+    """Ctrl+N, the discharge form's required answers, a census patient, Ctrl+S; the new task's id."""
+    qtbot.keyClick(window.board.table, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    choose_workflow(qtbot, window, "Inpatient discharge")
+    fill_required(qtbot, window.capture.form, "inpatient_discharge")
+    choose_patient(qtbot, window, "Zztest-Kerr")
+    qtbot.keyClick(window.capture.save_button, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.detail and window.detail.task is not None
+                    and window.detail.task["workflow"] == "inpatient_discharge", timeout=WAIT_MS)
+    assert window.detail.status.text() == "Status: requested"
+    return window.detail.task["task_id"]
+
+
+def test_a_capture_reaches_the_central_and_the_banner_says_live(qtbot, make_window, enrolled_dir, central):
+    window = make_window(enrolled_dir, sync_every_ms=120_000)  # only sign-in and the capture trigger a sync
+    sign_in(qtbot, window)
+    qtbot.waitUntil(lambda: reachable(window) and pending(window) == 0, timeout=SYNC_WAIT_MS)
+    assert window.banner.mode.text() == "LIVE"
+
+    task_id = capture_discharge(qtbot, window)
+    qtbot.waitUntil(lambda: central_has_task(central, task_id), timeout=SYNC_WAIT_MS)
+    qtbot.waitUntil(lambda: pending(window) == 0, timeout=SYNC_WAIT_MS)
+    assert reachable(window) and window.banner.mode.text() == "LIVE"
+    assert not window.banner.held_back.isVisible()
+
+
+def test_captures_queue_while_the_central_is_down_and_sync_resumes_by_itself(qtbot, make_window, enrolled_dir,
+                                                                            central):
+    window = make_window(enrolled_dir, sync_every_ms=400)
+    sign_in(qtbot, window)
+    qtbot.waitUntil(lambda: reachable(window) and pending(window) == 0, timeout=SYNC_WAIT_MS)
+
+    central.stop()
+    task_id = capture_discharge(qtbot, window)  # the nurse notices nothing but the banner
+    qtbot.waitUntil(lambda: window.banner.central.text().startswith("Central: unreachable since"),
+                    timeout=SYNC_WAIT_MS)
+    qtbot.waitUntil(lambda: pending(window) > 0, timeout=SYNC_WAIT_MS)
+    assert window.banner.mode.text() == "DOWNTIME"
+    assert re.fullmatch(r"Central: unreachable since \d\d:\d\d", window.banner.central.text())
+    assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog) and w.isVisible()]  # no popup
+    assert window.notice.text() == "Task saved on this workstation."
+
+    back = EmbeddedCentral(central.db_path.parent, port=central.port).start().wait_ready()
+    try:
+        qtbot.waitUntil(lambda: reachable(window) and pending(window) == 0, timeout=SYNC_WAIT_MS)
+        assert window.banner.mode.text() == "LIVE"
+        assert central_has_task(back, task_id)
+    finally:
+        window.session.close_now()
+        back.stop()
+
+
+def test_a_task_from_another_workstation_appears_on_the_board(qtbot, make_window, enrolled_dir, central,
+                                                                tmp_path):
+    window = make_window(enrolled_dir, sync_every_ms=400)
+    sign_in(qtbot, window)
+    qtbot.waitUntil(lambda: reachable(window), timeout=SYNC_WAIT_MS)
+    before = window.board.model.total
+
+    other, _code = init_workstation(tmp_path / "second", site_id="demo-general", unit_id="ward-7",
+                                    admin_id="admin", admin_name="Ada Admin (IT)", password=DEMO_PASSWORD)
+    try:
+        pt.import_census(other, synthetic_census(24, "ward-7"))
+        made = ts.capture_task(other, "referral", "P100011", example_answers("referral"))
+        summary = enroll_and_sync(other, central)
+        assert summary["results"]["accepted"] > 0 and summary["pending"] == 0
+    finally:
+        other.close("exit")
+
+    model = window.board.model
+    qtbot.waitUntil(lambda: model.total == before + 1, timeout=SYNC_WAIT_MS)
+    row = next(r for r in range(model.rowCount()) if model.task_at(r)["task_id"] == made.task_id)
+    assert model.row_text(row)[2] == "Referral" and "ZZTEST-KERR" in " ".join(model.row_text(row))
+
+
+def test_held_back_events_are_a_count_with_their_reasons(qtbot):
+    banner = Banner()
+    qtbot.addWidget(banner)
+    banner.show()
+    held = [{"event_id": "e1", "device_seq": 7, "state": "quarantined", "reason": "unknown_type",
+             "type": "task.answers_updated", "task_id": "t1"},
+            {"event_id": "e2", "device_seq": 9, "state": "rejected", "reason": "invalid_fields",
+             "type": "task.transitioned", "task_id": "t1"}]
+    link = LinkState(enrolled=True, reachable=True, held_back=held)
+    from datetime import UTC, datetime
+
+    link.last_ok = datetime.now(UTC)
+    banner.show_status({"name": "Sam Reyes", "role": "super_user", "mode": "downtime"},
+                       {"unit_id": "ward-7", "pending_sync": 0, "central_url": "http://x"}, link=link)
+    assert banner.held_back.isVisible() and banner.held_back.text() == "⚠ 2 held back"
+    assert "#7 task.answers_updated: quarantined (unknown_type)" in banner.held_back.toolTip()
+    assert "#9 task.transitioned: rejected (invalid_fields)" in banner.held_back.toolTip()
+
+
+def test_unreachable_backs_off_to_four_times_the_period():
+    assert [next_delay_ms(n, 30_000) for n in range(5)] == [30_000, 60_000, 120_000, 120_000, 120_000]
