@@ -141,7 +141,7 @@ class Banner(QFrame):
         self.who.setText(f"{identity.get('name', '')} · {status.get('unit_id', '')}")
         self.who.setAccessibleDescription(f"signed in as {role}")
         self.central.setText(central_text(status, now) if view is None else view[1])
-        self.central.setToolTip("" if view is None else view[2])
+        self.central.setToolTip("" if view is None else "\n".join(filter(None, (view[2], last_sync_text(status, now)))))
         pending = int(status.get("pending_sync") or 0)
         self.pending.setText(f"Waiting to sync: {pending}")
         self.last_sync.setText(last_sync_text(status, now))
@@ -150,7 +150,7 @@ class Banner(QFrame):
         self.census.setText(f"{'⚠ ' if stale else ''}Census: {age_text(census_age)} old")
         for w in self._status_widgets:
             w.show()
-        if view is not None and link.reachable:  # the central text says when it last synced
+        if view is not None:  # the central text says it (the tooltip too): room for the rest at 1366 px
             self.last_sync.hide()
         held = list(getattr(link, "held_back", None) or [])
         self.held_back.setText(f"⚠ {len(held)} held back")
