@@ -94,7 +94,7 @@ class MainWindow(QMainWindow):
         self.banner.lock_button.clicked.connect(lambda: s.lock("manual"))
         self.banner.held_back_requested.connect(self.show_held_back)
         self.syncer.changed.connect(self.refresh_status)
-        self.syncer.pulled.connect(lambda _n: self.reload_board())
+        self.syncer.pulled.connect(self._pulled)
         self.board.open_task.connect(self.open_task)
         self.board.new_task.connect(self.new_task)
         self.board.print_requested.connect(lambda: self.prints.open_dialog(prefer_task=False))
@@ -204,6 +204,18 @@ class MainWindow(QMainWindow):
 
     def reload_board(self) -> None:
         self.session.call(ts.list_tasks, on_done=self.board.load)
+
+    def _pulled(self, _count: int) -> None:
+        """Other workstations' events arrived: reload the board, keeping the row the person had selected."""
+        keep = self.board.selected_task_id()
+        self.session.call(ts.list_tasks, on_done=lambda rows: self._load_keeping(rows, keep))
+
+    def _load_keeping(self, rows: list[dict], task_id: str | None) -> None:
+        self.board.load(rows)
+        model = self.board.model
+        row = next((r for r in range(model.rowCount()) if model.task_at(r)["task_id"] == task_id), None)
+        if row is not None:
+            self.board.table.selectRow(row)
 
     def refresh_status(self) -> None:
         self.board.model.tick()

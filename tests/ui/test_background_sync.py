@@ -121,6 +121,9 @@ def test_a_task_from_another_workstation_appears_on_the_board(qtbot, make_window
     sign_in(qtbot, window)
     qtbot.waitUntil(lambda: reachable(window), timeout=SYNC_WAIT_MS)
     before = window.board.model.total
+    model = window.board.model
+    chosen = model.task_at(2)["task_id"]
+    window.board.table.selectRow(2)  # the nurse is looking at a row when the other task arrives
 
     other, _code = init_workstation(tmp_path / "second", site_id="demo-general", unit_id="ward-7",
                                     admin_id="admin", admin_name="Ada Admin (IT)", password=DEMO_PASSWORD)
@@ -132,10 +135,10 @@ def test_a_task_from_another_workstation_appears_on_the_board(qtbot, make_window
     finally:
         other.close("exit")
 
-    model = window.board.model
     qtbot.waitUntil(lambda: model.total == before + 1, timeout=SYNC_WAIT_MS)
     row = next(r for r in range(model.rowCount()) if model.task_at(r)["task_id"] == made.task_id)
     assert model.row_text(row)[2] == "Referral" and "ZZTEST-KERR" in " ".join(model.row_text(row))
+    assert window.board.selected_task_id() == chosen  # still on the row she was looking at
 
 
 def test_held_back_events_are_a_count_with_their_reasons(qtbot):
