@@ -70,6 +70,9 @@ def link_view(link, now: datetime | None = None) -> tuple[str | None, str, str] 
     if link.reachable is None:
         return None, "Central: connecting…", ""
     since = link.unreachable_since.astimezone().strftime("%H:%M")
+    if getattr(link, "refused", False):  # it answers, but will not take this workstation's sync
+        return "downtime", "Central: refused this workstation (ask IT)", (
+            f"{link.problem}\nSince {since}. Captures are kept on this workstation.")
     return "downtime", f"Central: unreachable since {since}", (
         f"{link.problem}\nCaptures are kept on this workstation and sent when the central answers again.")
 

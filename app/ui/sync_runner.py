@@ -38,6 +38,7 @@ class LinkState:
     unreachable_since: datetime | None = None
     failures: int = 0
     problem: str = ""  # the last error, worded for IT (tooltip)
+    refused: bool = False  # the central answered but refused this workstation (e.g. its credential)
     held_back: list[dict] = field(default_factory=list)
 
 
@@ -153,7 +154,7 @@ class SyncRunner(QObject):
         if generation != self._generation:
             return
         self.state.reachable, self.state.last_ok = True, datetime.now(UTC)
-        self.state.unreachable_since, self.state.failures = None, 0
+        self.state.unreachable_since, self.state.failures, self.state.refused = None, 0, False
         self.state.problem = "" if summary.get("refused") is None else \
             f"The central refused part of this workstation's chain: {summary['refused'].get('detail')}"
         self.state.held_back = summary.get("held_back", [])
@@ -174,6 +175,7 @@ class SyncRunner(QObject):
         self.state.unreachable_since = self.state.unreachable_since or now
         self.state.failures += 1
         self.state.problem = str(err) or type(err).__name__
+        self.state.refused = isinstance(err, sync_service.SyncRefused)
         self._finish()
 
     def _finish(self) -> None:

@@ -7,6 +7,7 @@ are real SQLCipher demo stores. Every wait is on what the person sees or what th
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from app.services.demo import DEMO_PASSWORD, example_answers, synthetic_census
 from app.services.demo_central import EmbeddedCentral, enroll_and_sync
 from app.services.workstation import init_workstation
 from app.store.store import Store
-from app.ui.banner import Banner
+from app.ui.banner import Banner, link_view
 from app.ui.sync_runner import LinkState, next_delay_ms
 from sync.central.db import events
 
@@ -150,14 +151,26 @@ def test_held_back_events_are_a_count_with_their_reasons(qtbot):
             {"event_id": "e2", "device_seq": 9, "state": "rejected", "reason": "invalid_fields",
              "type": "task.transitioned", "task_id": "t1"}]
     link = LinkState(enrolled=True, reachable=True, held_back=held)
-    from datetime import UTC, datetime
-
     link.last_ok = datetime.now(UTC)
     banner.show_status({"name": "Sam Reyes", "role": "super_user", "mode": "downtime"},
                        {"unit_id": "ward-7", "pending_sync": 0, "central_url": "http://x"}, link=link)
     assert banner.held_back.isVisible() and banner.held_back.text() == "⚠ 2 held back"
     assert "#7 task.answers_updated: quarantined (unknown_type)" in banner.held_back.toolTip()
     assert "#9 task.transitioned: rejected (invalid_fields)" in banner.held_back.toolTip()
+
+
+def test_the_banner_tells_unreachable_from_refused():
+    since = datetime(2026, 11, 25, 9, 34, tzinfo=UTC)
+    down = LinkState(enrolled=True, reachable=False, unreachable_since=since, problem="ConnectError")
+    mode, text, tip = link_view(down, since)
+    assert (mode, text) == ("downtime", f"Central: unreachable since {since.astimezone():%H:%M}")
+    assert "ConnectError" in tip
+    refused = LinkState(enrolled=True, reachable=False, unreachable_since=since, refused=True,
+                        problem="The central refused the request (401 unauthorized)")
+    mode, text, tip = link_view(refused, since)
+    assert mode == "downtime" and text.startswith("Central: refused this workstation") and "401" in tip
+    assert link_view(LinkState(enrolled=False), since) is None  # not enrolled: the store's own state shows
+    assert link_view(LinkState(enrolled=True), since)[:2] == (None, "Central: connecting…")
 
 
 def test_unreachable_backs_off_to_four_times_the_period():
