@@ -104,3 +104,15 @@ def test_central_cli_errors_are_one_line(tmp_path, capsys):
     assert central_cli(["bundle", "import", str(tmp_path / "missing"), "--receipt", str(tmp_path / "r"),
                         "--db", str(tmp_path / "c.db")]) == 1
     assert "Cannot read" in capsys.readouterr().err
+
+
+def test_the_database_comes_from_tideover_central_db_when_not_given(tmp_path, monkeypatch, capsys):
+    from sync.central.db import engine_url
+
+    db_file = tmp_path / "from-env.db"
+    monkeypatch.setenv("TIDEOVER_CENTRAL_DB", str(db_file))
+    assert central_cli(["enroll-token", "create", "--site", "st-marys", "--unit", "ward-7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["site_id"] == "st-marys"
+    assert db_file.exists()
+    assert engine_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert engine_url(str(db_file)) == f"sqlite:///{db_file}"
