@@ -135,11 +135,11 @@ class Health(_Wire):
     detail: str = ""
 
 
-def push_request_json(device_id: str, checkpoint: Checkpoint, bodies: list[str], backlog: int) -> bytes:
-    """A PushRequest built from stored canonical event texts, without parsing them again."""
+def push_request_json(device_id: str, checkpoint: Checkpoint, bodies: list[bytes], backlog: int) -> bytes:
+    """A PushRequest built from stored canonical event texts (UTF-8 bytes), without parsing them again."""
     head = (f'{{"device_id":{_q(device_id)},"backlog":{int(backlog)},'
             f'"checkpoint":{checkpoint.model_dump_json()},"events":[')
-    return (head + ",".join(bodies) + "]}").encode("utf-8")
+    return head.encode() + b",".join(bodies) + b"]}"
 
 
 def _q(text: str) -> str:

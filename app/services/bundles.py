@@ -54,14 +54,15 @@ def export_bundle(store: Store, out: Path, key_file: Path | None = None) -> dict
         if not rows:
             break
         cp = outbox.sign_at(store, rows[-1].device_seq, rows[-1].hash)
-        batches.append(f'{{"checkpoint":{cp.model_dump_json()},"events":[{",".join(r.body for r in rows)}]}}')
+        batches.append(b'{"checkpoint":' + cp.model_dump_json().encode() + b',"events":['
+                       + b",".join(r.body for r in rows) + b"]}")
         count += len(rows)
         seq = rows[-1].device_seq + 1
     bundle_id = new_id()
     head = {"bundle_id": bundle_id, "device_id": store.device_id, "site_id": store.site_id,
             "unit_id": store.unit_id, "public_key": store.public_key, "created_at": store.clock.now_iso(),
             "backlog": max(0, outbox.pending_count(store) - count)}
-    payload = (json.dumps(head)[:-1] + ',"batches":[' + ",".join(batches) + "]}").encode("utf-8")
+    payload = json.dumps(head)[:-1].encode() + b',"batches":[' + b",".join(batches) + b"]}"
     header = {"bundle_id": bundle_id, "device_id": store.device_id, "events": count, "first_seq": start,
               "last_seq": seq - 1, "created_at": head["created_at"]}
     write_atomic(out, seal_bundle(payload, header, keys.bundle_public_key))

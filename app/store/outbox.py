@@ -22,7 +22,7 @@ class Outgoing:
     device_seq: int
     event_id: str
     hash: str
-    body: str
+    body: bytes
 
 
 def pending_count(store: Store) -> int:
@@ -40,10 +40,11 @@ def first_pending_seq(store: Store, after: int = 0) -> int | None:
 
 
 def batch_from(store: Store, start_seq: int, limit: int) -> list[Outgoing]:
-    """This device's own events from ``start_seq`` on, at most ``limit``, in chain order."""
+    """This device's own events from ``start_seq`` on, at most ``limit``, in chain order; bodies as the
+    stored UTF-8 bytes, ready to send without decoding and encoding them again."""
     with store_errors():
         rows = store.db.conn.execute(
-            "SELECT device_seq, event_id, hash, body FROM events WHERE device_id = ? AND device_seq >= ? "
+            "SELECT device_seq, event_id, hash, CAST(body AS BLOB) FROM events WHERE device_id = ? AND device_seq >= ? "
             "ORDER BY device_seq LIMIT ?", [store.device_id, start_seq, limit]).fetchall()
     return [Outgoing(*r) for r in rows]
 
