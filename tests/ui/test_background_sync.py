@@ -6,9 +6,11 @@ are real SQLCipher demo stores. Every wait is on what the person sees or what th
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from PySide6.QtCore import Qt
@@ -21,9 +23,13 @@ from app.services.demo import DEMO_PASSWORD, example_answers, synthetic_census
 from app.services.demo_central import EmbeddedCentral, enroll_and_sync
 from app.services.workstation import init_workstation
 from app.store.store import Store
-from app.ui.banner import Banner, link_view
+from app.ui.banner import Banner, HeldBackDialog, link_view
 from app.ui.sync_runner import LinkState, next_delay_ms
+from sync.canonical import GENESIS_HASH
 from sync.central.db import events
+from sync.central.queries import list_quarantine
+from sync.checkpoint import new_signing_key, public_key_text, sign_checkpoint
+from sync.events import new_id, seal
 
 from .conftest import WAIT_MS, sign_in
 from .people import choose_patient, choose_workflow, fill_required
@@ -140,6 +146,52 @@ def test_a_task_from_another_workstation_appears_on_the_board(qtbot, make_window
     row = next(r for r in range(model.rowCount()) if model.task_at(r)["task_id"] == made.task_id)
     assert model.row_text(row)[2] == "Referral" and "ZZTEST-KERR" in " ".join(model.row_text(row))
     assert window.board.selected_task_id() == chosen  # still on the row she was looking at
+
+
+def push_as_another_device(central: EmbeddedCentral, event_id: str) -> None:
+    """Another enrolled device takes ``event_id`` first, so the workstation's own event of that id is
+    quarantined (id reused with other content): a real held-back event, made by the real central."""
+    key, device_id = new_signing_key(), new_id()
+    enrolled = httpx.post(f"{central.url}/v1/enroll", json={
+        "token": central.enroll_token("demo-general", "ward-7"), "device_id": device_id,
+        "site_id": "demo-general", "unit_id": "ward-7", "public_key": public_key_text(key)})
+    now = "2026-11-25T08:00:00.000Z"
+    body = seal({"event_id": event_id, "type": "device.initialized", "site_id": "demo-general",
+                 "unit_id": "ward-7", "device_id": device_id, "device_seq": 1,
+                 "actor": {"user_id": "it", "display_name": "IT", "role": "admin"}, "occurred_at": now,
+                 "recorded_at": now, "hlc": "1764057600001.00000", "source": f"workstation:{device_id}",
+                 "correlation_id": new_id(), "mode": "synthetic", "payload": {"public_key": public_key_text(key)}},
+                GENESIS_HASH).body()
+    checkpoint = sign_checkpoint(key, device_id, 1, body["hash"], now).model_dump()
+    pushed = httpx.post(f"{central.url}/v1/push", headers={"Authorization": f"Bearer {enrolled.json()['credential']}"},
+                        content=json.dumps({"device_id": device_id, "checkpoint": checkpoint, "events": [body],
+                                            "backlog": 0}))
+    assert [r["result"] for r in pushed.json()["results"]] == ["accepted"], pushed.text
+
+
+def test_an_event_the_central_quarantines_is_a_count_and_a_list_for_the_super_user(qtbot, make_window,
+                                                                                  enrolled_dir, central):
+    store = Store.open(enrolled_dir, "admin", DEMO_PASSWORD)
+    try:
+        taken = store.query("SELECT event_id, device_seq FROM events WHERE type = 'task.created' "
+                            "ORDER BY device_seq LIMIT 1")[0]
+    finally:
+        store.close("exit")
+    push_as_another_device(central, taken["event_id"])
+
+    window = make_window(enrolled_dir, sync_every_ms=120_000)
+    sign_in(qtbot, window, user="sam")
+    held = window.banner.held_back
+    qtbot.waitUntil(lambda: held.isVisible() and reachable(window), timeout=SYNC_WAIT_MS)
+    assert held.text() == "⚠ 1 held back"
+    assert f"#{taken['device_seq']} task.created: quarantined (id_reused)" in held.toolTip()
+    assert pending(window) == 0  # the rest of the chain went on
+    assert [(q["event_id"], q["reason"]) for q in list_quarantine(central.db)] == [(taken["event_id"], "id_reused")]
+
+    qtbot.mouseClick(held, Qt.MouseButton.LeftButton)
+    dialog = next(w for w in window.findChildren(HeldBackDialog) if w.isVisible())
+    assert f"#{taken['device_seq']}  task.created" in dialog.listing.toPlainText()
+    dialog.reject()
 
 
 def test_held_back_events_are_a_count_with_their_reasons(qtbot):
