@@ -329,11 +329,6 @@ def _held(conn, device_id: str, lo: int, hi: int) -> dict[int, tuple[str, str, s
 
 def _take_new(db, conn, device: Device, new: list[dict], texts: dict[int, str], verdicts: dict, now: str,
               results: list[dict], counts: Counter) -> None:
-    ids = [ev["event_id"] for ev in new]
-    reused = set()
-    for chunk in range(0, len(ids), 500):
-        reused.update(r[0] for r in conn.execute(sa.select(events.c.event_id).where(
-            events.c.event_id.in_(ids[chunk:chunk + 500]))))
     for ev in new:  # the head moved since the first look (another server took part of the batch)
         if ev["device_seq"] not in verdicts:
             verdicts[ev["device_seq"]] = meaning_problem(ev, device)
@@ -341,21 +336,16 @@ def _take_new(db, conn, device: Device, new: list[dict], texts: dict[int, str], 
              if ev["type"] in EDIT_TYPES and verdicts[ev["device_seq"]] is None
              and isinstance(ev.get("task_id"), str) and isinstance(ev.get("base_version"), int)}
     rivals = _rival_edits(conn, device.device_id, edits) if edits else {}
-    rows, held_back, conflict_rows = [], [], []
+    rows, held_back, conflict_rows, ids, where = [], [], [], set(), {}
     for ev in new:
         verdict = verdicts[ev["device_seq"]]
-        if verdict is None and ev["event_id"] in reused:
-            verdict = (QUARANTINED, ID_REUSED, "another event already has this event_id")
-        reused.add(ev["event_id"])
+        if verdict is None and ev["event_id"] in ids:
+            verdict = (QUARANTINED, ID_REUSED, "another event of the batch has this event_id")
+        ids.add(ev["event_id"])
         if verdict is not None:
-            result, reason, detail = verdict
-            held_back.append({"event_id": ev["event_id"], "device_id": device.device_id,
-                              "device_seq": ev["device_seq"], "site_id": device.site_id,
-                              "unit_id": device.unit_id, "workflow": _text(ev.get("workflow")),
-                              "hash": ev["hash"], "result": result, "reason": reason, "detail": detail[:500],
-                              "received_at": now, "body": texts[ev["device_seq"]]})
-            results.append(_result(ev, result, reason))
-            counts[(device.site_id, device.unit_id, _text(ev.get("workflow")) or "", result)] += 1
+            held_back.append(_held_back_row(device, ev, texts, verdict, now))
+            results.append(_result(ev, verdict[0], verdict[1]))
+            counts[(device.site_id, device.unit_id, _text(ev.get("workflow")) or "", verdict[0])] += 1
             continue
         answer = ACCEPTED
         rival = rivals.get((ev.get("task_id"), ev.get("base_version"))) if ev["type"] in EDIT_TYPES else None
@@ -371,14 +361,39 @@ def _take_new(db, conn, device: Device, new: list[dict], texts: dict[int, str], 
                      "workflow": ev.get("workflow"), "task_id": ev.get("task_id"),
                      "base_version": ev.get("base_version"), "hash": ev["hash"], "result": answer,
                      "received_at": now, "body": texts[ev["device_seq"]]})
+        where[ev["device_seq"]] = (len(results), ev)
         results.append(_result(ev, answer, CONCURRENT_EDIT if answer == CONFLICT else None))
         counts[(device.site_id, device.unit_id, ev.get("workflow") or "", answer)] += 1
     if rows:
+        # The unique event_id drops a row whose id another event already has; counting what went in
+        # is cheaper than looking every id up first, and such a row goes to quarantine instead.
         conn.execute(db.insert_ignore(events), rows)
+        lo, hi = rows[0]["device_seq"], rows[-1]["device_seq"]
+        in_range = (events.c.device_id == device.device_id, events.c.device_seq.between(lo, hi))
+        if conn.execute(sa.select(sa.func.count()).where(*in_range)).scalar_one() != len(rows):
+            present = {r[0] for r in conn.execute(sa.select(events.c.device_seq).where(*in_range))}
+            reused = {r["device_seq"] for r in rows if r["device_seq"] not in present}
+            for seq in sorted(reused):
+                index, ev = where[seq]
+                verdict = (QUARANTINED, ID_REUSED, "another event already has this event_id")
+                held_back.append(_held_back_row(device, ev, texts, verdict, now))
+                counts[(device.site_id, device.unit_id, ev.get("workflow") or "", results[index]["result"])] -= 1
+                counts[(device.site_id, device.unit_id, _text(ev.get("workflow")) or "", QUARANTINED)] += 1
+                results[index] = _result(ev, QUARANTINED, ID_REUSED)
+            lost_ids = {where[seq][1]["event_id"] for seq in reused}
+            conflict_rows = [c for c in conflict_rows if c["event_id"] not in lost_ids]
     if held_back:
         conn.execute(db.insert_ignore(quarantine), held_back)
     if conflict_rows:
         conn.execute(db.insert_ignore(conflicts), conflict_rows)
+
+
+def _held_back_row(device: Device, ev: dict, texts: dict[int, str], verdict: tuple, now: str) -> dict:
+    result, reason, detail = verdict
+    return {"event_id": ev["event_id"], "device_id": device.device_id, "device_seq": ev["device_seq"],
+            "site_id": device.site_id, "unit_id": device.unit_id, "workflow": _text(ev.get("workflow")),
+            "hash": ev["hash"], "result": result, "reason": reason, "detail": detail[:500],
+            "received_at": now, "body": texts[ev["device_seq"]]}
 
 
 def _text(value) -> str | None:

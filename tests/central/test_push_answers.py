@@ -290,3 +290,15 @@ def test_enrollment_refuses_a_malformed_public_key(api):
                                            "unit_id": dev.unit, "public_key": "A" * 44})
     assert resp.status_code == 422
     assert counts(db) == before
+
+
+def test_an_event_id_used_twice_in_one_batch_is_quarantined_the_second_time(api, device):
+    client, db = api
+    first = device.init_event()
+    again = device.raw_event("task.note_added", {"text": "ok"}, workflow="ed_triage", task_id="t1",
+                             event_id=first["event_id"])
+    after = device.task()
+    resp = device.push(client, [first, again, after])
+    assert answers(resp) == [(1, "accepted", None), (2, "quarantined", "id_reused"), (3, "accepted", None)]
+    assert sorted(held_event_ids(db)) == sorted([first["event_id"], after["event_id"]])
+    assert resp.json()["highest_gapless_seq"] == 3
