@@ -31,6 +31,14 @@ def canonical_json(obj: Any) -> str:
         raise InvalidEvent(f"A value cannot be part of an event: {err}") from None
 
 
+def canonical_bytes(obj: Any) -> bytes:
+    """``canonical_json`` as the UTF-8 bytes that are hashed, without a round trip through str."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    except TypeError as err:
+        raise InvalidEvent(f"A value cannot be part of an event: {err}") from None
+
+
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
