@@ -11,6 +11,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+MAX_COUNTER = 99_999
+MAX_DRIFT_MS = 24 * 3600 * 1000
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -40,21 +43,31 @@ class Clock:
         return time.monotonic()
 
     def tick(self) -> str:
-        """Next HLC value for a local event."""
+        """Next HLC value for a local event: always above every value ticked or observed before."""
         with self._lock:
             wall = int(self._now().timestamp() * 1000)
             if wall > self._last_ms:
                 self._last_ms, self._counter = wall, 0
+            elif self._counter >= MAX_COUNTER:
+                self._last_ms, self._counter = self._last_ms + 1, 0
             else:
                 self._counter += 1
             return format_hlc(self._last_ms, self._counter)
 
-    def observe(self, remote_hlc: str) -> None:
-        """Move the clock past an HLC seen on another device's event."""
-        ms, counter = parse_hlc(remote_hlc)
+    def observe(self, seen_hlc: str) -> bool:
+        """Move the clock past an HLC seen in the log or on another device's event.
+
+        A value more than ``MAX_DRIFT_MS`` ahead of this device's wall clock is not followed (a
+        device with a wildly wrong clock must not drag every other one along); returns False then.
+        """
+        ms, counter = parse_hlc(seen_hlc)
+        wall = int(self._now().timestamp() * 1000)
+        if ms > wall + MAX_DRIFT_MS:
+            return False
         with self._lock:
             if (ms, counter) > (self._last_ms, self._counter):
                 self._last_ms, self._counter = ms, counter
+        return True
 
 
 class FakeClock(Clock):

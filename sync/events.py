@@ -143,6 +143,9 @@ def parse_event(data: dict | str | bytes) -> Event:
             f"Event {event.event_id} does not match its hash: it was changed after it was made.",
             device_id=event.device_id, device_seq=event.device_seq, event_id=event.event_id,
         )
+    if event.body() != raw:
+        raise InvalidEvent(f"Event {event.event_id} is not in canonical form (a field has the wrong type "
+                           f"or an unnormalized number).")
     return event
 
 
@@ -172,6 +175,26 @@ def verify_chain(bodies: Iterable[dict], *, start_seq: int = 1, start_hash: str 
             raise ChainBroken(f"Event {eid} (seq {seq}) was changed after it was recorded.",
                               device_id=dev, device_seq=seq, event_id=eid)
         prev, expected_seq, count = body["hash"], expected_seq + 1, count + 1
+    return count
+
+
+def verify_fragments(bodies: Iterable[dict]) -> int:
+    """Check events of other devices held in part (sorted by device, then seq).
+
+    Each event must match its hash; where two events of a device are consecutive, the later
+    must link to the earlier. Returns the count; raises ChainBroken naming the first bad event.
+    """
+    count, last = 0, None
+    for body in bodies:
+        eid, dev, seq = body.get("event_id", "?"), body.get("device_id", ""), body.get("device_seq")
+        if recompute_hash(body) != body.get("hash"):
+            raise ChainBroken(f"Event {eid} of device {dev} (seq {seq}) was changed after it was recorded.",
+                              device_id=dev, device_seq=seq or 0, event_id=eid)
+        if last and last["device_id"] == dev and last["device_seq"] + 1 == seq and \
+                body.get("prev_hash") != last["hash"]:
+            raise ChainBroken(f"Event {eid} of device {dev} (seq {seq}) does not link to the event before it.",
+                              device_id=dev, device_seq=seq, event_id=eid)
+        last, count = body, count + 1
     return count
 
 

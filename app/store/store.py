@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import sqlite_utils
 
 from sync.canonical import GENESIS_HASH, canonical_json
@@ -26,7 +27,7 @@ from sync.checkpoint import (
 )
 from sync.clock import Clock
 from sync.errors import ChainBroken
-from sync.events import Actor, Event, new_id, seal, verify_chain
+from sync.events import Actor, Event, new_id, seal, verify_chain, verify_fragments
 
 from .database import DB_NAME, KEYRING_NAME, open_encrypted, store_errors, transaction
 from .errors import (
@@ -73,6 +74,11 @@ class Store:
         self._signing_key = load_private_key(bytes.fromhex(meta["signing_key"]))
         self._projector = Projector(db)
         self._head = self._read_head()
+        # A new process starts its clock from the log, so a wall clock that stepped back can
+        # never order a new event before ones already recorded.
+        for seen in (self._head_hlc(), meta.get("max_remote_hlc")):
+            if seen:
+                self.clock.observe(seen)
 
     # -- setting up and unlocking ------------------------------------------------------------
     @classmethod
@@ -215,17 +221,21 @@ class Store:
         return self.record_many([(type, payload, actor, fields)])[0]
 
     def record_many(self, items: list[tuple[str, dict, dict | Actor | None, dict]]) -> list[Event]:
-        """Record several events in one transaction: all of them, or (on any error) none."""
-        head = self._head
+        """Record several events in one transaction: all of them, or (on any error) none.
+
+        The chain head is read inside the write transaction, so another process that wrote to
+        this store in between (a CLI command beside the desktop app) cannot fork the chain.
+        """
         events: list[Event] = []
-        for type_, payload, actor, fields in items:
-            events.append(self._seal(type_, payload, actor, fields, head))
-            head = Head(events[-1].device_seq, events[-1].hash)
         with store_errors():
             try:
                 with transaction(self.db):
-                    for ev in events:
+                    head = self._read_head()
+                    for type_, payload, actor, fields in items:
+                        ev = self._seal(type_, payload, actor, fields, head)
                         self._append(ev)
+                        events.append(ev)
+                        head = Head(ev.device_seq, ev.hash)
                     self._projector.flush()
             finally:
                 self._projector.forget()
@@ -260,21 +270,29 @@ class Store:
     def ingest_remote(self, bodies: list[dict]) -> int:
         """Store events pulled from the central (other devices) and project them. Returns new ones."""
         from sync.events import parse_event
+        from sync.protocol import is_shared_type
 
-        new = 0
+        new, max_hlc = 0, None
         with store_errors():
             try:
                 with transaction(self.db):
                     for body in bodies:
                         ev = parse_event(body)
-                        if ev.device_id == self.device_id:
+                        if ev.device_id == self.device_id or not is_shared_type(ev.type):
+                            continue  # users, roles and sign-ins never come from another device
+                        if self.db.execute("SELECT 1 FROM events WHERE event_id = ? OR (device_id = ? AND "
+                                           "device_seq = ?)", [ev.event_id, ev.device_id,
+                                                               ev.device_seq]).fetchone():
                             continue
-                        if self.db.execute("SELECT 1 FROM events WHERE event_id = ?", [ev.event_id]).fetchone():
-                            continue
-                        self.clock.observe(ev.hlc)
+                        if self.clock.observe(ev.hlc):
+                            max_hlc = max(max_hlc or ev.hlc, ev.hlc)
                         self._append(ev)
                         new += 1
                     self._projector.flush()
+                    if max_hlc:
+                        self.db.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('max_remote_hlc', "
+                                             "max(?, coalesce((SELECT value FROM meta WHERE key = "
+                                             "'max_remote_hlc'), '')))", [max_hlc])
             finally:
                 self._projector.forget()
         return new
@@ -342,6 +360,11 @@ class Store:
         return rows[0]["state"] or "pending"
 
     # -- chain, checkpoints, audit ----------------------------------------------------------
+    def _head_hlc(self) -> str | None:
+        row = self.db.execute("SELECT hlc FROM events WHERE device_id = ? ORDER BY device_seq DESC LIMIT 1",
+                              [self.device_id]).fetchone()
+        return row[0] if row else None
+
     def _read_head(self) -> Head:
         row = self.db.execute("SELECT device_seq, hash FROM events WHERE device_id = ? "
                               "ORDER BY device_seq DESC LIMIT 1", [self.device_id]).fetchone()
@@ -373,12 +396,16 @@ class Store:
 
         total = 0
         with store_errors():
-            devices = [r[0] for r in self.db.execute("SELECT DISTINCT device_id FROM events").fetchall()]
-            for device in sorted(devices):
-                rows = self.db.conn.execute(
-                    "SELECT body, hash, device_seq, event_id FROM events WHERE device_id = ? ORDER BY device_seq",
-                    [device])
-                total += verify_chain(_checked_bodies(rows))
+            rows = self.db.conn.execute(
+                "SELECT body, hash, device_seq, event_id, type, task_id, hlc FROM events WHERE device_id = ?"
+                " ORDER BY device_seq", [self.device_id])
+            total += verify_chain(_checked_bodies(rows))
+            # Other devices' events held here are the shared ones pulled from the central, so their
+            # chains have gaps: check each event's hash, and the link wherever seqs are consecutive.
+            rows = self.db.conn.execute(
+                "SELECT body, hash, device_seq, event_id, type, task_id, hlc FROM events WHERE device_id != ?"
+                " ORDER BY device_id, device_seq", [self.device_id])
+            total += verify_fragments(_checked_bodies(rows))
             cp = self.db.execute("SELECT device_seq, hash, signed_at, signature FROM checkpoints "
                                  "ORDER BY id DESC LIMIT 1").fetchone()
         if cp:
@@ -427,10 +454,10 @@ class Store:
 
 
 def _checked_bodies(rows) -> Iterator[dict]:
-    for body, stored_hash, device_seq, event_id in rows:
-        parsed = json.loads(body)
-        if parsed.get("hash") != stored_hash or parsed.get("device_seq") != device_seq or \
-                parsed.get("event_id") != event_id:
+    for body, stored_hash, device_seq, event_id, type_, task_id, hlc in rows:
+        parsed = orjson.loads(body)
+        if (parsed.get("hash"), parsed.get("device_seq"), parsed.get("event_id"), parsed.get("type"),
+                parsed.get("task_id"), parsed.get("hlc")) != (stored_hash, device_seq, event_id, type_, task_id, hlc):
             raise ChainBroken(f"Event {event_id} (seq {device_seq}): its indexed columns disagree with its "
                               f"body; the row was edited.", device_seq=device_seq, event_id=event_id)
         yield parsed
