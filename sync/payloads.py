@@ -80,7 +80,7 @@ class ConflictResolved(Payload):
 
 class UserAdded(Payload):
     user_id: str = Field(min_length=1, max_length=64)
-    display_name: str
+    display_name: str = Field(min_length=1, max_length=120)
     role: Role
 
 
@@ -143,6 +143,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "access.view": AccessRecord,
     "access.print": AccessRecord,
     "access.export": AccessRecord,
+    "access.account_unlocked": AccessRecord,
     "synthetic.probe": SyntheticProbe,
 }
 

@@ -122,11 +122,13 @@ def test_failed_unlocks_enter_the_chain_at_the_next_sign_in(tmp_path, fake_clock
     store.close()
     with pytest.raises(WrongPassword):
         Store.open(tmp_path / "s", "ada", "not the password at all", clock=fake_clock)
+    # A password typed into the user field must not be kept anywhere in the clear.
     with pytest.raises(WrongPassword):
-        Store.open(tmp_path / "s", "ghost", "not the password at all", clock=fake_clock)
+        Store.open(tmp_path / "s", "my secret passphrase typed here", "x" * 20, clock=fake_clock)
+    assert "my secret passphrase" not in (tmp_path / "s" / KEYRING_NAME).read_text()
     store = Store.open(tmp_path / "s", "ada", PASSWORD, clock=fake_clock)
     failed = [json.loads(b) for b in store.iter_event_bodies("WHERE type = 'access.unlock_failed'")]
-    assert [f["payload"]["user_id"] for f in failed] == ["ada", "ghost"]
+    assert [f["payload"]["user_id"] for f in failed] == ["ada", "(unknown user)"]
     assert store.verify() > 0
     # A success resets the counter.
     assert store.keyring.users["ada"].failed_count == 0

@@ -15,8 +15,11 @@ failed-unlock counters that must work while the database is still closed.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +92,8 @@ class Keyring:
         """The data key, or WrongPassword. Counting and throttling is the caller's job."""
         uk = self.users.get(user_id)
         if uk is None:
+            # Spend the same work as for a real user, so timing does not tell which accounts exist.
+            derive_kek(password, b"tideover-unknown", KDF_PARAMS)
             raise WrongPassword("Unknown user or wrong password.")
         kek = derive_kek(password, _unb64(uk.salt), uk.kdf)
         try:
@@ -137,14 +142,21 @@ class Keyring:
                 "users": {u: vars(k) for u, k in sorted(self.users.items())}}
 
     def save(self, path: Path) -> None:
-        """Write atomically (temp file, fsync, rename) so a crash leaves the old or new file whole."""
-        tmp = path.with_suffix(".tmp")
+        """Write atomically (own temp file, fsync, rename) so a crash leaves the old or new file whole.
+
+        Callers that read, change and save hold ``keyring_lock`` so two processes never interleave.
+        """
         data = json.dumps(self.to_json(), indent=1).encode()
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".keyring-", suffix=".tmp")  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         _fsync_dir(path.parent)
 
     @classmethod
@@ -159,6 +171,18 @@ class Keyring:
         except (ValueError, KeyError, TypeError) as err:
             raise WrongStore(f"The keyring file {path} is damaged ({err.__class__.__name__}); "
                              f"restore it from backup or recover with the site recovery key.") from None
+
+
+@contextlib.contextmanager
+def keyring_lock(data_dir: Path):
+    """Hold an exclusive lock on the workstation's keyring across a read, change and save."""
+    fd = os.open(Path(data_dir) / ".keyring.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _recovery_kek(shared: bytes, info: bytes) -> bytes:

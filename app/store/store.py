@@ -7,6 +7,7 @@ appends, marks the event pending sync and updates the projections.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -40,7 +41,7 @@ from .errors import (
     WrongPassword,
     WrongStore,
 )
-from .keyring import BREAK_GLASS_ID, Keyring
+from .keyring import BREAK_GLASS_ID, Keyring, keyring_lock
 from .migrations import apply_migrations
 from .passwords import check_new_password
 from .projections import Projector, digest, rebuild
@@ -129,8 +130,9 @@ class Store:
         """Unlock for ``user_id``; failures are counted, slowed and recorded (see keyring.py)."""
         clock = clock or Clock()
         data_dir = Path(data_dir)
-        keyring = _load_keyring(data_dir)
-        data_key = _unwrap_counted(data_dir, keyring, user_id, password, clock)
+        with keyring_lock(data_dir) if data_dir.exists() else _no_store(data_dir):
+            keyring = _load_keyring(data_dir)
+            data_key = _unwrap_counted(data_dir, keyring, user_id, password, clock)
         db = _open_db(data_dir, keyring, data_key)
         actor = _actor_for(db, user_id)
         store = cls(data_dir, db, keyring, actor, clock, data_key)
@@ -147,9 +149,11 @@ class Store:
         if not (user_name or "").strip():
             raise NotPermitted("Break-glass access needs the name of the person using it.")
         clock = clock or Clock()
-        keyring = _load_keyring(Path(data_dir))
-        data_key = _unwrap_counted(Path(data_dir), keyring, BREAK_GLASS_ID, code, clock)
-        db = _open_db(Path(data_dir), keyring, data_key)
+        data_dir = Path(data_dir)
+        with keyring_lock(data_dir) if data_dir.exists() else _no_store(data_dir):
+            keyring = _load_keyring(data_dir)
+            data_key = _unwrap_counted(data_dir, keyring, BREAK_GLASS_ID, code, clock)
+        db = _open_db(data_dir, keyring, data_key)
         actor = Actor(user_id=BREAK_GLASS_ID, display_name=f"Break-glass: {user_name.strip()}"[:120],
                       role="nurse")
         store = cls(Path(data_dir), db, keyring, actor, clock, data_key)
@@ -165,11 +169,12 @@ class Store:
         clock = clock or Clock()
         keyring = _load_keyring(Path(data_dir))
         data_key = keyring.unwrap_with_recovery(recovery_private_pem, passphrase)
-        db = _open_db(Path(data_dir), keyring, data_key)
         check_new_password(new_password, min_length=int(keyring.policy.get("min_password_length", 15)),
                            context=(new_admin_id, new_admin_name))
-        keyring.add_user(new_admin_id, new_password, data_key)
-        keyring.save(Path(data_dir) / KEYRING_NAME)
+        if new_admin_id in keyring.users:
+            raise StoreError(f"There is already a user '{new_admin_id}'; choose a new admin id.")
+        db = _open_db(Path(data_dir), keyring, data_key)
+        keyring = _update_keyring(Path(data_dir), lambda kr: kr.add_user(new_admin_id, new_password, data_key))
         store = cls(Path(data_dir), db, keyring, Actor(**SYSTEM_ACTOR), clock, data_key)
         store.record("user.added", {"user_id": new_admin_id, "display_name": new_admin_name, "role": "admin"})
         store.actor = Actor(user_id=new_admin_id, display_name=new_admin_name, role="admin")
@@ -195,20 +200,22 @@ class Store:
         check_new_password(password, min_length=int(self.settings["min_password_length"]),
                            context=(user_id, display_name, self.site_id, self.unit_id))
         data_key = self._data_key
+        # The key first: a user recorded without a key could never sign in nor be added again.
+        self.keyring = _update_keyring(self.data_dir, lambda kr: kr.add_user(user_id, password, data_key))
         self.record("user.added", {"user_id": user_id, "display_name": display_name, "role": role})
-        self.keyring.add_user(user_id, password, data_key)
-        self.keyring.save(self.data_dir / KEYRING_NAME)
 
     def unlock_account(self, user_id: str) -> None:
         """Clear a user's failed-unlock lock (admin only)."""
         self.require_role("admin")
-        uk = self.keyring.users.get(user_id)
-        if uk is None:
+        if user_id not in self.keyring.users or user_id == BREAK_GLASS_ID:
             raise StoreError(f"There is no user '{user_id}'.")
-        uk.failed_count, uk.not_before, uk.locked = 0, 0.0, False
-        self.keyring.save(self.data_dir / KEYRING_NAME)
-        self.record("user.status_changed", {"user_id": user_id, "active": True,
-                                            "reason": "account unlocked by admin"})
+
+        def clear(kr: Keyring) -> None:
+            uk = kr.users[user_id]
+            uk.failed_count, uk.not_before, uk.locked = 0, 0.0, False
+
+        self.keyring = _update_keyring(self.data_dir, clear)
+        self.record("access.account_unlocked", {"what": "account", "target_id": user_id})
 
     def require_role(self, *roles: str) -> None:
         if self.actor.role not in roles:
@@ -300,10 +307,13 @@ class Store:
     def _record_pending_failures(self) -> None:
         if not self.keyring.pending_failures:
             return
-        items = [("access.unlock_failed", f, SYSTEM_ACTOR, {}) for f in self.keyring.pending_failures]
-        self.record_many(items)
-        self.keyring.pending_failures = []
-        self.keyring.save(self.data_dir / KEYRING_NAME)
+        with keyring_lock(self.data_dir):
+            keyring = _load_keyring(self.data_dir)
+            if keyring.pending_failures:
+                self.record_many([("access.unlock_failed", f, SYSTEM_ACTOR, {}) for f in keyring.pending_failures])
+                keyring.pending_failures = []
+                keyring.save(self.data_dir / KEYRING_NAME)
+            self.keyring = keyring
 
     # -- sync state -------------------------------------------------------------------------
     # An own event is pending until an answer for it is recorded here; see migrations.py.
@@ -463,6 +473,25 @@ def _checked_bodies(rows) -> Iterator[dict]:
         yield parsed
 
 
+UNKNOWN_USER = "(unknown user)"
+MAX_PENDING_FAILURES = 1000
+
+
+@contextlib.contextmanager
+def _no_store(data_dir: Path):
+    raise NotInitialized(f"No Tideover store in {data_dir}; set one up with `tideover init`.")
+    yield  # pragma: no cover
+
+
+def _update_keyring(data_dir: Path, change) -> Keyring:
+    """Under the keyring lock: read the file as it is now, apply ``change``, save; return it."""
+    with keyring_lock(data_dir):
+        keyring = _load_keyring(data_dir)
+        change(keyring)
+        keyring.save(data_dir / KEYRING_NAME)
+    return keyring
+
+
 def _load_keyring(data_dir: Path) -> Keyring:
     try:
         return Keyring.load(data_dir / KEYRING_NAME)
@@ -488,9 +517,14 @@ def _unwrap_counted(data_dir: Path, keyring: Keyring, user_id: str, password: st
             uk.failed_count += 1
             count = uk.failed_count
             uk.not_before = now + unlock_delay(count)
-            uk.locked = count >= limit
-        keyring.pending_failures.append({"user_id": user_id, "attempted_at": clock.now_iso(),
-                                         "failed_count": count, "locked": bool(uk and uk.locked)})
+            # The break-glass code is slowed but never locked: locking it would let anyone who
+            # types wrong codes deny emergency access.
+            uk.locked = count >= limit and user_id != BREAK_GLASS_ID
+        # An unknown user id is often a password typed in the wrong field: never keep it.
+        shown = user_id if uk is not None else UNKNOWN_USER
+        if len(keyring.pending_failures) < MAX_PENDING_FAILURES:
+            keyring.pending_failures.append({"user_id": shown, "attempted_at": clock.now_iso(),
+                                             "failed_count": count, "locked": bool(uk and uk.locked)})
         keyring.save(data_dir / KEYRING_NAME)
         if uk is not None and uk.locked:
             raise AccountLocked(f"Wrong password. The account '{user_id}' is now locked after {count} "
