@@ -31,7 +31,7 @@ WORKFLOWS = ("ed_triage", "inpatient_discharge", "med_reconciliation", "referral
 Workflow = Literal["ed_triage", "inpatient_discharge", "med_reconciliation", "referral", "specimen_handoff"]
 Mode = Literal["live", "downtime", "training", "synthetic"]
 _TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
-_ID = r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,63}$"
+ID_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,63}$"
 
 
 def new_id() -> str:
@@ -59,8 +59,8 @@ class Event(BaseModel):
     workflow: Workflow | None = None
     task_id: str | None = None
     base_version: int | None = Field(default=None, ge=0)
-    site_id: str = Field(pattern=_ID)
-    unit_id: str = Field(pattern=_ID)
+    site_id: str = Field(pattern=ID_PATTERN)
+    unit_id: str = Field(pattern=ID_PATTERN)
     device_id: str = Field(min_length=1, max_length=64)
     device_seq: int = Field(ge=1)
     actor: Actor

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Priority = Literal["routine", "urgent", "asap", "stat"]
+Status = Literal["draft", "requested", "received", "accepted", "rejected", "ready", "cancelled", "in-progress",
+                 "on-hold", "failed", "completed", "entered-in-error"]
 Role = Literal["nurse", "unit_coordinator", "super_user", "admin"]
 
 
@@ -20,7 +22,7 @@ class Payload(BaseModel):
 
 class TaskCreated(Payload):
     patient_id: str = Field(min_length=1, max_length=64)
-    status: str = "requested"
+    status: Status = "requested"
     priority: Priority = "routine"
     answers: dict
     summary: str = ""
@@ -29,8 +31,8 @@ class TaskCreated(Payload):
 
 
 class TaskTransitioned(Payload):
-    from_status: str
-    to_status: str
+    from_status: Status
+    to_status: Status
     reason: str | None = None
     priority: Priority | None = None
 

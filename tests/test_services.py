@@ -116,9 +116,10 @@ def test_temporary_patient_warns_about_similar_names(nurse_store):
     assert not pt.search_patients(nurse_store, "DT-")
     pid, similar = pt.register_temp_patient(nurse_store, existing["family"], existing["given"],
                                             confirm_not_duplicate=True)
-    assert pid == "DT-ward-7-0001" and similar[0]["patient_id"] == "P100001"
+    code = nurse_store.device_id[-4:].upper()
+    assert pid == f"DT-ward-7-{code}-0001" and similar[0]["patient_id"] == "P100001"
     pid2, similar2 = pt.register_temp_patient(nurse_store, "Zztest-Unknown", "Male")
-    assert pid2 == "DT-ward-7-0002" and similar2 == []
+    assert pid2 == f"DT-ward-7-{code}-0002" and similar2 == []
     got = ts.capture_task(nurse_store, "ed_triage", pid2, example_answers("ed_triage"))
     assert ts.show_task(nurse_store, got.task_id)["patient"]["temporary"] == 1
 
@@ -129,14 +130,19 @@ def test_only_a_super_user_links_temporary_patients(nurse_store, tmp_path):
         pt.link_temp_patient(nurse_store, pid, "P100010")
 
 
-def test_census_import_refuses_bad_files(nurse_store, tmp_path):
+def test_census_import_refuses_bad_files(demo_store, tmp_path):
     bad = tmp_path / "census.json"
     bad.write_text("[{\"patient_id\": \"P1\"}]")
     with pytest.raises(InputError, match="family and given"):
-        pt.load_census_file(nurse_store, bad)
+        pt.load_census_file(demo_store, bad)
     bad.write_text("not json")
     with pytest.raises(InputError, match="not a JSON census"):
-        pt.load_census_file(nurse_store, bad)
+        pt.load_census_file(demo_store, bad)
+
+
+def test_only_coordinators_and_up_replace_the_census(nurse_store):
+    with pytest.raises(NotPermitted):
+        pt.import_census(nurse_store, [{"patient_id": "P1", "family": "Zztest-X", "given": "Y"}])
 
 
 def test_census_age_is_known(nurse_store):

@@ -161,11 +161,15 @@ def test_break_glass_needs_reason_and_is_flagged(tmp_path):
     bg = Store.open_break_glass(tmp_path / "s", code, "all accounts locked during outage", "Nurse On Nights")
     from app.services.workstation import break_glass_review
 
-    review = break_glass_review(bg)
+    with pytest.raises(NotPermitted):
+        break_glass_review(bg)  # the review is for a super-user or admin, not the break-glass user
+    bg.close()
+    admin = Store.open(tmp_path / "s", "ada", PASSWORD)
+    review = break_glass_review(admin)
     sign_ins = [r for r in review if r["type"] == "access.sign_in"]
     assert sign_ins[0]["reason"] == "all accounts locked during outage"
     assert "Nurse On Nights" in sign_ins[0]["actor"]
-    bg.close()
+    admin.close()
 
 
 def test_recovery_key_opens_a_workstation_whose_users_are_gone(tmp_path):

@@ -11,7 +11,10 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from sync.errors import TideoverError
+from sync.events import describe_validation
 
 from . import audit, common, demo, people, tasks, workstation
 
@@ -59,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except TideoverError as err:
         print(f"tideover: {err}", file=sys.stderr)
         return exit_code(err)
+    except ValidationError as err:  # a value the event model refuses (e.g. a name too long)
+        print(f"tideover: {describe_validation(err)}", file=sys.stderr)
+        return EXIT_REFUSED
     except ValueError as err:  # forms.FormError and friends: bad input, already worded for people
         print(f"tideover: {err}", file=sys.stderr)
         return EXIT_REFUSED
@@ -66,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tideover: {err.strerror or err} ({getattr(err, 'filename', '') or ''})", file=sys.stderr)
         return EXIT_REFUSED
     finally:
-        ctx.close()
+        try:
+            ctx.close()
+        except TideoverError as err:  # e.g. the disk is full: the lock event cannot be written
+            print(f"tideover: while locking the store: {err}", file=sys.stderr)
 
 
 def exit_code(err: TideoverError) -> int:

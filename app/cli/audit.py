@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from app.services import workstation as ws
+from app.services.errors import InputError
 
 from .common import print_json
 
@@ -33,8 +35,13 @@ def cmd_verify(args, ctx) -> int:
 
 def cmd_export(args, ctx) -> int:
     store = ctx.store()
+    store.require_role("super_user", "admin")  # before the file is created, so a refusal touches nothing
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
+        try:
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise InputError(f"{args.out} exists already; choose a new file name.") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             n = ws.export_audit(store, fh)
     else:
         n = ws.export_audit(store, sys.stdout)

@@ -55,7 +55,9 @@ def cmd_demo(args, ctx) -> int:
             print(f"\nThe demo store is kept in {data_dir / 'store'}")
         return 0
     finally:
-        ctx.close()
-        central.stop()
+        try:
+            ctx.close()
+        finally:
+            central.stop()
         if not args.keep and not args.data_dir:
             shutil.rmtree(data_dir, ignore_errors=True)

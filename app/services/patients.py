@@ -16,6 +16,7 @@ DEFAULT_DOWNTIME_PREFIX = "DT"
 def import_census(store: Store, patients: list[dict], *, as_of: str | None = None,
                   source: str = "census") -> int:
     """Load a census snapshot (a list of patients) as one ``census.loaded`` event; returns the count."""
+    store.require_role("unit_coordinator", "super_user", "admin")
     if not isinstance(patients, list) or not patients:
         raise InputError("A census must be a non-empty JSON list of patients.")
     for i, p in enumerate(patients):
@@ -71,11 +72,13 @@ def similar_patients(store: Store, family: str, given: str, birth_date: str | No
 
 def next_downtime_id(store: Store) -> str:
     """The next identifier from this workstation's pre-allocated downtime range."""
-    prefix = store.settings.get("downtime_id_prefix") or f"{DEFAULT_DOWNTIME_PREFIX}-{store.unit_id}-"
+    # The device's own short code keeps two workstations of one unit from issuing the same id.
+    prefix = store.settings.get("downtime_id_prefix") or \
+        f"{DEFAULT_DOWNTIME_PREFIX}-{store.unit_id}-{store.device_id[-4:].upper()}-"
     start = int(store.settings.get("downtime_id_start", 1))
     end = int(store.settings.get("downtime_id_end", 9999))
-    used = store.query("SELECT count(*) AS n FROM patients WHERE temporary = 1 AND patient_id LIKE ?",
-                       [prefix + "%"])[0]["n"]
+    used = store.query("SELECT count(*) AS n FROM patients WHERE temporary = 1 AND substr(patient_id, 1, ?) = ?",
+                       [len(prefix), prefix])[0]["n"]
     number = start + used
     if number > end:
         raise InputError("This workstation has used its whole range of downtime identifiers; "

@@ -70,6 +70,7 @@ def export_audit(store: Store, out: TextIO) -> int:
 
 def break_glass_review(store: Store) -> list[dict]:
     """Break-glass sign-ins and unlock failures, for a super-user's review."""
+    store.require_role("super_user", "admin")
     rows = []
     for body in store.iter_event_bodies("WHERE type IN ('access.sign_in', 'access.unlock_failed')"):
         b = json.loads(body)

@@ -42,6 +42,8 @@ def open_encrypted(path: Path, data_key: bytes) -> sqlite_utils.Database:
         conn.execute("PRAGMA cache_size = -16384")  # 16 MiB of decrypted pages
     except sqlcipher3.DatabaseError as err:
         conn.close()
+        if "full" in str(err).lower() or "disk i/o" in str(err).lower():
+            raise translate(err) from None
         raise WrongStore(f"{path} cannot be opened with this workstation's key: it belongs to another "
                          f"site or device, or it is truncated or damaged ({err}).") from None
     return sqlite_utils.Database(conn)
@@ -53,6 +55,9 @@ def translate(err: Exception) -> Exception:
     if "full" in text:
         return DiskFull("The disk is full: nothing from this action was saved. Free space, then retry; "
                         "if it persists, switch to paper downtime forms.")
+    if "disk i/o" in text:
+        return DiskFull("The disk could not be written (it may be full or failing): nothing from this action "
+                        "was saved. Call IT; if it persists, switch to paper downtime forms.")
     if "malformed" in text or "not a database" in text or "hmac" in text:
         return WrongStore(f"The database is damaged ({err}); run `tideover audit verify` and call IT.")
     if "append-only" in text:

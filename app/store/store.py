@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import orjson
 import sqlite_utils
+from pydantic import ValidationError
 
 from sync.canonical import GENESIS_HASH, canonical_json
 from sync.checkpoint import (
@@ -28,7 +30,16 @@ from sync.checkpoint import (
 )
 from sync.clock import Clock
 from sync.errors import ChainBroken
-from sync.events import Actor, Event, new_id, seal, verify_chain, verify_fragments
+from sync.events import (
+    ID_PATTERN,
+    Actor,
+    Event,
+    describe_validation,
+    new_id,
+    seal,
+    verify_chain,
+    verify_fragments,
+)
 
 from .database import DB_NAME, KEYRING_NAME, open_encrypted, store_errors, transaction
 from .errors import (
@@ -94,6 +105,14 @@ class Store:
             raise StoreError("The lockout limit must be between 1 and 100 failed unlocks.")
         check_new_password(password, min_length=int(settings["min_password_length"]),
                            context=(admin_id, admin_name, site_id, unit_id))
+        for what, value in (("site", site_id), ("unit", unit_id)):
+            if not re.fullmatch(ID_PATTERN, value or ""):
+                raise StoreError(f"The {what} id {value!r} may hold only letters, digits and . _ : - "
+                                 f"(at most 64, no spaces).")
+        try:
+            admin = Actor(user_id=admin_id, display_name=admin_name, role="admin")
+        except ValidationError as err:
+            raise StoreError(f"The admin user cannot be made: {describe_validation(err)}") from None
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if (data_dir / KEYRING_NAME).exists() or (data_dir / DB_NAME).exists():
             raise AlreadyInitialized(f"{data_dir} already holds a Tideover store.")
@@ -108,20 +127,26 @@ class Store:
         if recovery_public_pem:
             keyring.seal_to_recovery(data_key, recovery_public_pem)
         db = open_encrypted(data_dir / DB_NAME, data_key)
-        apply_migrations(db)
-        key = new_signing_key()
-        with transaction(db) as conn:
-            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
-                ("site_id", site_id), ("unit_id", unit_id), ("device_id", device_id),
-                ("signing_key", private_key_bytes(key).hex()), ("settings", json.dumps(settings)),
-                ("created_at", clock.now_iso())])
-        keyring.save(data_dir / KEYRING_NAME)
-        admin = Actor(user_id=admin_id, display_name=admin_name, role="admin")
-        store = cls(data_dir, db, keyring, admin, clock, data_key)
-        store.record("device.initialized", {"public_key": public_key_text(key),
-                                            "recovery_wrapped": bool(recovery_public_pem),
-                                            "settings": settings}, actor=SYSTEM_ACTOR)
-        store.record("user.added", {"user_id": admin_id, "display_name": admin_name, "role": "admin"})
+        try:
+            apply_migrations(db)
+            key = new_signing_key()
+            with transaction(db) as conn:
+                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                    ("site_id", site_id), ("unit_id", unit_id), ("device_id", device_id),
+                    ("signing_key", private_key_bytes(key).hex()), ("settings", json.dumps(settings)),
+                    ("created_at", clock.now_iso())])
+            store = cls(data_dir, db, keyring, admin, clock, data_key)
+            store.record("device.initialized", {"public_key": public_key_text(key),
+                                                "recovery_wrapped": bool(recovery_public_pem),
+                                                "settings": settings}, actor=SYSTEM_ACTOR)
+            store.record("user.added", {"user_id": admin_id, "display_name": admin_name, "role": "admin"})
+            # The keyring last: until it exists there is no store, and a failed init can run again.
+            keyring.save(data_dir / KEYRING_NAME)
+        except BaseException:
+            db.conn.close()
+            for suffix in ("", "-wal", "-shm"):
+                (data_dir / (DB_NAME + suffix)).unlink(missing_ok=True)
+            raise
         store.record("access.sign_in", {"method": "password"})
         return store, break_glass
 
@@ -539,8 +564,8 @@ def _unwrap_counted(data_dir: Path, keyring: Keyring, user_id: str, password: st
 
 def _open_db(data_dir: Path, keyring: Keyring, data_key: bytes) -> sqlite_utils.Database:
     path = data_dir / DB_NAME
-    if not path.exists():
-        raise WrongStore(f"{path} is missing; restore it from backup or set up the workstation again.")
+    if not path.exists() or path.stat().st_size == 0:
+        raise WrongStore(f"{path} is missing or empty; restore it from backup or set up the workstation again.")
     db = open_encrypted(path, data_key)
     try:
         with store_errors():

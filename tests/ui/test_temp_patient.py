@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from PySide6.QtCore import Qt
 
@@ -68,5 +69,5 @@ def test_new_name_registers_without_warning(qtbot, window):
     qtbot.mouseClick(dialog.submit, Qt.MouseButton.LeftButton)
     picker = window.capture.picker
     qtbot.waitUntil(lambda: picker.patient is not None, timeout=WAIT_MS)
-    assert picker.patient["patient_id"] == "DT-ward-7-0001"
+    assert re.fullmatch(r"DT-ward-7-[0-9A-F]{4}-0001", picker.patient["patient_id"])
     assert not dialog.warning.isVisible()
