@@ -214,3 +214,35 @@ def test_nurses_do_not_read_the_break_glass_review(nurse_store):
 
     with pytest.raises(NotPermitted):
         break_glass_review(nurse_store)
+
+
+def test_the_break_glass_entry_is_not_a_user(tmp_path):
+    store, code = Store.create(tmp_path / "s", site_id="site-a", unit_id="ward-7", admin_id="ada",
+                               admin_name="Ada", password=PASSWORD)
+    store.close()
+    with pytest.raises(NotPermitted, match="break-glass sign-in"):
+        Store.open(tmp_path / "s", BREAK_GLASS_ID, code)
+
+
+def test_checkpoints_are_append_only(demo_store):
+    import sqlcipher3
+
+    demo_store.checkpoint("sync")
+    assert [r["name"] for r in demo_store.query("SELECT name FROM migrations ORDER BY number")] == \
+        ["event_log_and_projections", "checkpoints_append_only"]
+    with pytest.raises(sqlcipher3.IntegrityError, match="append-only"):
+        demo_store.db.execute("DELETE FROM checkpoints")
+
+
+def test_an_older_store_gets_new_migrations_when_it_is_opened(tmp_path):
+    store, _ = seed_demo(tmp_path / "s")
+    # Make it look like a store written before migration 2 shipped.
+    store.db.conn.execute("DROP TRIGGER checkpoints_no_update")
+    store.db.conn.execute("DROP TRIGGER checkpoints_no_delete")
+    store.db.conn.execute("DELETE FROM migrations WHERE number = 2")
+    store.close()
+    store = Store.open(tmp_path / "s", "admin", DEMO_PASSWORD)
+    names = {r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert {"checkpoints_no_update", "checkpoints_no_delete"} <= names
+    assert store.verify() > 0
+    store.close()

@@ -134,3 +134,13 @@ def event_log_and_projections(db: sqlite_utils.Database) -> None:
         added_at TEXT NOT NULL
     );
     """)
+
+
+@migration(2)
+def checkpoints_append_only(db: sqlite_utils.Database) -> None:
+    db.executescript("""
+    CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+        BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+    CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+        BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+    """)

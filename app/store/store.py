@@ -155,11 +155,18 @@ class Store:
         """Unlock for ``user_id``; failures are counted, slowed and recorded (see keyring.py)."""
         clock = clock or Clock()
         data_dir = Path(data_dir)
+        if user_id == BREAK_GLASS_ID:
+            raise NotPermitted("The break-glass code is used through break-glass sign-in, with your name and "
+                               "a reason.")
         with keyring_lock(data_dir) if data_dir.exists() else _no_store(data_dir):
             keyring = _load_keyring(data_dir)
             data_key = _unwrap_counted(data_dir, keyring, user_id, password, clock)
         db = _open_db(data_dir, keyring, data_key)
-        actor = _actor_for(db, user_id)
+        try:
+            actor = _actor_for(db, user_id)
+        except BaseException:
+            db.conn.close()
+            raise
         store = cls(data_dir, db, keyring, actor, clock, data_key)
         store._record_pending_failures()
         store.record("access.sign_in", {"method": "password"})
