@@ -179,8 +179,12 @@ class CentralDB:
             yield conn
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[sa.Connection]:
+    def read(self, after_writer: bool = False) -> Iterator[sa.Connection]:
+        """A read transaction; ``after_writer``: it starts once the write transaction under way (if
+        any) has ended, so a reader waiting for a write sees it as soon as it commits (PostgreSQL)."""
         with self.engine.connect() as conn, conn.begin():
+            if after_writer and self.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})")
             yield conn
 
     def insert_ignore(self, table: sa.Table):
