@@ -231,25 +231,34 @@ def _same(a: Any, b: Any) -> bool:
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
-def _holds(c: Condition, answers: list[Any]) -> bool:
-    if c.operator == "exists":
-        return bool(answers) == bool(c.expected)
-    if c.operator == "=":
-        return any(_same(a, c.expected) for a in answers)
-    if c.operator == "!=":
-        return any(not _same(a, c.expected) for a in answers)
+def condition_holds(operator: str, expected: Any, answers: list[Any]) -> bool:
+    """Whether one enableWhen condition holds for the answers given to its question.
+
+    The one rule for both the validator and the desktop form, so a nurse never sees a field the
+    validator then treats as disabled (or the reverse).
+    """
+    if operator == "exists":
+        return bool(answers) == bool(expected)
+    if operator == "=":
+        return any(_same(a, expected) for a in answers)
+    if operator == "!=":
+        return any(not _same(a, expected) for a in answers)
     try:
-        if c.operator == ">":
-            return any(a > c.expected for a in answers)
-        if c.operator == "<":
-            return any(a < c.expected for a in answers)
-        if c.operator == ">=":
-            return any(a >= c.expected for a in answers)
-        if c.operator == "<=":
-            return any(a <= c.expected for a in answers)
+        if operator == ">":
+            return any(a > expected for a in answers)
+        if operator == "<":
+            return any(a < expected for a in answers)
+        if operator == ">=":
+            return any(a >= expected for a in answers)
+        if operator == "<=":
+            return any(a <= expected for a in answers)
     except TypeError:
         return False
-    raise ValueError(f"Unsupported enableWhen operator {c.operator!r}")
+    raise ValueError(f"Unsupported enableWhen operator {operator!r}")
+
+
+def _holds(c: Condition, answers: list[Any]) -> bool:
+    return condition_holds(c.operator, c.expected, answers)
 
 
 def _enabled(f: Field, scope: Scope) -> bool:

@@ -110,7 +110,8 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _expected(ew: dict[str, Any]) -> Any:
+def expected_answer(ew: dict[str, Any]) -> Any:
+    """The value an enableWhen compares with (a Coding's code, a Quantity's value)."""
     for key, value in ew.items():
         if key.startswith("answer"):
             if key == "answerCoding":
@@ -150,7 +151,7 @@ def compile_questionnaire(q: dict[str, Any]) -> Form:
             displays = {option_code(o): option_display(o) for o in raw_options}
             answer_key = next(k for k in raw_options[0] if k.startswith("value"))
         conditions = tuple(
-            Condition(ew["question"], ew["operator"], _expected(ew), groups_of.get(ew["question"], ()))
+            Condition(ew["question"], ew["operator"], expected_answer(ew), groups_of.get(ew["question"], ()))
             for ew in item.get("enableWhen", ())
         )
         minimum = extension_value(item, MIN_VALUE_URL)

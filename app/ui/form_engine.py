@@ -13,36 +13,12 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGroupBox, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
+from forms.answers import condition_holds
+from forms.compiled import expected_answer
 from forms.values import is_blank
 
 from .form_fields import Field, make_field
 from .theme import named, set_role
-
-
-def _expected(ew: dict) -> Any:
-    for key, value in ew.items():
-        if key.startswith("answer"):
-            if key == "answerCoding":
-                return value["code"]
-            if key == "answerQuantity":
-                return value.get("value")
-            return value
-    return None
-
-
-def _holds(operator: str, expected: Any, values: list[Any]) -> bool:
-    same = [v == expected and isinstance(v, bool) == isinstance(expected, bool) for v in values]
-    if operator == "exists":
-        return bool(values) == bool(expected)
-    if operator == "=":
-        return any(same)
-    if operator == "!=":
-        return any(not s for s in same)
-    try:
-        return any({">": v > expected, "<": v < expected, ">=": v >= expected, "<=": v <= expected}[operator]
-                   for v in values)
-    except (TypeError, KeyError):
-        return False
 
 
 class Container:
@@ -100,7 +76,7 @@ class Container:
         for node in self.nodes:
             conditions = node.item.get("enableWhen", ())
             if conditions:
-                results = [_holds(c["operator"], _expected(c), self.lookup(c["question"])) for c in conditions]
+                results = [condition_holds(c["operator"], expected_answer(c), self.lookup(c["question"])) for c in conditions]
                 enabled = any(results) if node.item.get("enableBehavior") == "any" else all(results)
                 node.row.setVisible(enabled)
                 node.enabled = enabled
