@@ -1,7 +1,13 @@
 """One clock for the whole system: wall time plus a hybrid logical clock (HLC).
 
-The HLC orders events across devices even when their wall clocks disagree a little. Its text
-form sorts lexically in causal order: ``<wall ms, 13 digits>.<counter, 5 digits>``.
+The HLC only breaks ties between concurrent edits of a task (``sync.taskorder`` orders a task's
+events by cause first), so nothing depends on it following other devices' clocks far. Its text
+form sorts lexically: ``<wall ms, 13 digits>.<counter, 5 digits>``.
+
+No device drags another's clock: a device follows an HLC it sees (pulled, or in its own log) only
+up to ``MAX_DRIFT_MS`` ahead of its own wall clock. So a device's HLC is never more than that
+ahead of its own clock reading, which is what the central checks a push against
+(``HLC_LEEWAY_S``).
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 MAX_COUNTER = 99_999
-MAX_DRIFT_MS = 24 * 3600 * 1000
+MAX_DRIFT_MS = 60 * 1000  # how far another device's clock may pull this one's HLC ahead
+CLOCK_TOLERANCE_S = 5.0  # an event's times may pass its device's clock reading by this much
+HLC_LEEWAY_S = MAX_DRIFT_MS / 1000 + CLOCK_TOLERANCE_S  # ... and its HLC by this much
+SKEW_FLAG_S = 120.0  # a device whose clock is further off than this from the central's is flagged
 
 
 def utc_now() -> datetime:
@@ -58,7 +67,8 @@ class Clock:
         """Move the clock past an HLC seen in the log or on another device's event.
 
         A value more than ``MAX_DRIFT_MS`` ahead of this device's wall clock is not followed (a
-        device with a wildly wrong clock must not drag every other one along); returns False then.
+        device with a wrong clock must not drag every other one along); returns False then. Order
+        within a task does not need it followed: that goes by cause (``sync.taskorder``).
         """
         ms, counter = parse_hlc(seen_hlc)
         wall = int(self._now().timestamp() * 1000)

@@ -12,6 +12,7 @@ import forms
 from app.store.errors import NotFound, StoreError
 from app.store.store import Store
 from sync.events import WORKFLOWS, new_id
+from sync.taskorder import in_fold_order
 from sync.taskstate import INITIAL_STATUS, check_priority, check_transition, higher_priority
 
 from .errors import InputError
@@ -159,8 +160,9 @@ def current_answers(store: Store, task: dict) -> dict:
 def timeline(store: Store, task_id: str) -> list[dict]:
     """Every event of a task in fold order: time, actor, source, destination, correlation id."""
     entries = []
-    for row in store.query("SELECT body FROM events WHERE task_id = ?", [task_id]):
-        b = json.loads(row["body"])
+    bodies = in_fold_order(json.loads(row["body"]) for row in store.query(
+        "SELECT body FROM events WHERE task_id = ?", [task_id]))
+    for b in bodies:
         p = b["payload"]
         entry = {"event_id": b["event_id"], "type": b["type"], "occurred_at": b["occurred_at"],
                  "recorded_at": b["recorded_at"], "hlc": b["hlc"], "actor": b["actor"]["display_name"],
@@ -178,7 +180,6 @@ def timeline(store: Store, task_id: str) -> list[dict]:
         elif b["type"] == "task.answers_updated":
             entry["detail"] = p.get("reason") or "answers amended"
         entries.append(entry)
-    entries.sort(key=lambda e: (e["hlc"], e["device_id"], e["device_seq"]))
     return entries
 
 

@@ -3,10 +3,11 @@
 ``fold_task`` is a pure function. ``Projector`` applies events to the projection tables,
 keeping a small cache of task rows so a rebuild does not read and write one row per event.
 
-Ordering: events of a task are folded in HLC order (then device id, device seq), on every
-device, so two workstations that hold the same events show the same task. An event that arrives
-after a later one of the same task (pulled from another device) makes the task be folded again
-from all its events.
+Ordering: events of a task are folded in the order of ``sync.taskorder`` (cause first, by the
+version each edit was made from; the clock only between concurrent edits), on every device, so two
+workstations that hold the same events show the same task whatever their wall clocks say. An event
+that arrives after a later one of the same task (pulled from another device) makes the task be
+folded again from all its events.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 import orjson
 import sqlite_utils
 
+from sync.taskorder import fold_order_text, in_fold_order
 from sync.taskstate import INITIAL_STATUS
 
 from .database import transaction
@@ -26,11 +28,6 @@ TASK_COLUMNS = ("task_id", "workflow", "patient_id", "status", "priority", "dest
                 "correlation_id", "summary", "answers_event_id", "created_at", "occurred_at", "updated_at",
                 "created_by", "updated_by", "mode", "back_entry", "needs_review", "review_reason",
                 "notes", "last_order", "last_event_id")
-
-
-def order_key(body: dict) -> str:
-    """Text that sorts events of a task in their deterministic fold order."""
-    return f"{body['hlc']}|{body['device_id']}|{body['device_seq']:012d}"
 
 
 def fold_task(row: dict | None, body: dict) -> dict | None:
@@ -51,7 +48,7 @@ def fold_task(row: dict | None, body: dict) -> dict | None:
             "created_by": actor, "updated_by": actor, "mode": body["mode"],
             "back_entry": 1 if p.get("back_entry_reason") or p.get("paper_form") else 0,
             "needs_review": 0, "review_reason": None, "notes": 0,
-            "last_order": order_key(body), "last_event_id": body["event_id"],
+            "last_order": fold_order_text(body), "last_event_id": body["event_id"],
         }
     if row is None:
         return None  # an event for a task whose creation has not arrived yet; refolded later
@@ -79,7 +76,7 @@ def fold_task(row: dict | None, body: dict) -> dict | None:
         row["needs_review"], row["review_reason"] = 0, None
     row["version"] += 1
     row["updated_at"], row["updated_by"] = body["recorded_at"], actor
-    row["last_order"], row["last_event_id"] = order_key(body), body["event_id"]
+    row["last_order"], row["last_event_id"] = fold_order_text(body), body["event_id"]
     return row
 
 
@@ -154,7 +151,7 @@ class Projector:
             return  # its creation has not arrived yet; the task is folded whole when it does
         if row is None and self._has_earlier_events(task_id, seq):
             self._tasks[task_id] = self._refold(task_id, seq, extra=body)
-        elif row is None or order_key(body) > row["last_order"]:
+        elif row is None or fold_order_text(body) > row["last_order"]:
             self._tasks[task_id] = fold_task(row, body)
         else:
             self._tasks[task_id] = self._refold(task_id, seq, extra=body)
@@ -171,7 +168,7 @@ class Projector:
             "SELECT body FROM events WHERE task_id = ? AND seq <= ?", [task_id, seq]).fetchall())}
         bodies[extra["event_id"]] = extra
         row = None
-        for body in sorted(bodies.values(), key=order_key):
+        for body in in_fold_order(bodies.values()):
             row = fold_task(row, body)
         return row
 

@@ -52,13 +52,13 @@ from sync.protocol import (
     SEQ_GAP,
     UNKNOWN_TYPE,
 )
+from sync.taskorder import EDIT_TYPES, rival_key
 
 from .db import CentralDB, checkpoints, conflicts, devices, events, quarantine
 from .enroll import Device
 from .errors import Refused
 
 REORDER_WAIT = 2.0  # seconds a batch waits for the one before it to be taken
-EDIT_TYPES = frozenset({"task.transitioned", "task.answers_updated"})
 # Event's own field rules with the payload left as a dict: the payload is checked by its type's
 # model, which avoids Event's typed-payload hook and private state (half the cost per event).
 EventFields = create_model("EventFields", __config__=ConfigDict(extra="forbid"), payload=(dict, ...),
@@ -347,9 +347,9 @@ def _take_new(db, conn, device: Device, new: list[dict], texts: dict[int, str], 
     for ev in new:  # the head moved since the first look (another server took part of the batch)
         if ev["device_seq"] not in verdicts:
             verdicts[ev["device_seq"]] = meaning_problem(ev, device)
-    edits = {(ev["task_id"], ev["base_version"]): ev for ev in new
-             if ev["type"] in EDIT_TYPES and verdicts[ev["device_seq"]] is None
-             and isinstance(ev.get("task_id"), str) and isinstance(ev.get("base_version"), int)}
+    # Concurrent edits are those made from the same task version (sync.taskorder): never the clocks.
+    edits = {key: ev for ev in new
+             if verdicts[ev["device_seq"]] is None and (key := rival_key(ev)) is not None}
     rivals = _rival_edits(db, conn, device.device_id, edits) if edits else {}
     rows, held_back, conflict_rows, ids, where = [], [], [], set(), {}
     for ev in new:
@@ -363,7 +363,8 @@ def _take_new(db, conn, device: Device, new: list[dict], texts: dict[int, str], 
             counts[(device.site_id, device.unit_id, _text(ev.get("workflow")) or "", verdict[0])] += 1
             continue
         answer = ACCEPTED
-        rival = rivals.get((ev.get("task_id"), ev.get("base_version"))) if ev["type"] in EDIT_TYPES else None
+        key = rival_key(ev)
+        rival = rivals.get(key) if key is not None else None
         if rival is not None:
             answer = CONFLICT
             conflict_rows.append({"task_id": ev["task_id"], "base_version": ev["base_version"],
