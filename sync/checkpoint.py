@@ -58,6 +58,34 @@ def sign_checkpoint(key: Ed25519PrivateKey, device_id: str, device_seq: int, hea
     return unsigned.model_copy(update={"signature": sig})
 
 
+ENROLL_PROOF_PURPOSE = "tideover-enroll-v1"
+ENROLL_PROOF_FIELDS = ("token", "device_id", "site_id", "unit_id", "public_key")
+
+
+def enrollment_proof_text(fields: dict) -> bytes:
+    """What a device signs to enroll: the central's one-time token and what it enrolls.
+
+    The token is the central's fresh challenge: it is spent by the first enrollment that uses it, and
+    a signature over one token is worth nothing with another, so a captured request cannot be replayed.
+    """
+    return canonical_json({"purpose": ENROLL_PROOF_PURPOSE,
+                           **{name: fields[name] for name in ENROLL_PROOF_FIELDS}}).encode()
+
+
+def sign_enrollment(key: Ed25519PrivateKey, fields: dict) -> str:
+    return base64.b64encode(key.sign(enrollment_proof_text(fields))).decode()
+
+
+def verify_enrollment(fields: dict, proof_b64: str) -> None:
+    """Raise BadSignature unless ``proof_b64`` is the enrolled public key's signature over the request."""
+    try:
+        pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(fields["public_key"], validate=True))
+        pub.verify(base64.b64decode(proof_b64, validate=True), enrollment_proof_text(fields))
+    except (InvalidSignature, ValueError) as err:
+        raise BadSignature(f"The enrollment of device {fields['device_id']} is not signed by the key it "
+                           f"enrolls; only the workstation holding that key can enroll it.") from err
+
+
 def verify_checkpoint(checkpoint: Checkpoint, public_key_b64: str) -> None:
     """Raise BadSignature unless the checkpoint was signed by the holder of this public key."""
     try:

@@ -49,6 +49,8 @@ MALFORMED_JSON = "malformed_json"
 TOO_LARGE = "too_large"
 TOKEN_INVALID = "token_invalid"
 ALREADY_ENROLLED = "already_enrolled"
+DEVICE_REVOKED = "device_revoked"
+RATE_LIMITED = "rate_limited"
 # Refusals the workstation fixes by sending again from ``highest_gapless_seq + 1``.
 RETRYABLE = frozenset({SEQ_GAP})
 
@@ -113,6 +115,13 @@ class EnrollRequest(_Wire):
     unit_id: str = Field(min_length=1, max_length=64, pattern=_ID)
     public_key: str = Field(min_length=40, max_length=60, pattern=r"^[A-Za-z0-9+/]+=*$",
                             description="base64 raw Ed25519 public key")
+    proof: str = Field(min_length=80, max_length=100, pattern=r"^[A-Za-z0-9+/]+=*$",
+                       description="base64 Ed25519 signature by that key over enrollment_proof_text(): "
+                                   "proof that the caller holds the key it enrolls")
+
+    def proof_fields(self) -> dict:
+        return {"token": self.token, "device_id": self.device_id, "site_id": self.site_id,
+                "unit_id": self.unit_id, "public_key": self.public_key}
 
 
 class CentralKeys(_Wire):

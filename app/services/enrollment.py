@@ -10,7 +10,9 @@ from pathlib import Path
 
 import httpx
 
+from app.store.outbox import signing_key
 from app.store.store import Store
+from sync.checkpoint import sign_enrollment
 from sync.protocol import EnrollResponse
 
 from .errors import InputError
@@ -31,6 +33,8 @@ def enroll(store: Store, central_url: str, token: str, *, ca_bundle: str | Path 
     link = Link(central_url, None, ca)
     request = {"token": token.strip(), "device_id": store.device_id, "site_id": store.site_id,
                "unit_id": store.unit_id, "public_key": store.public_key}
+    # Proof that this workstation holds the key it enrolls, bound to the one-time token.
+    request["proof"] = sign_enrollment(signing_key(store), request)
     with http_client(link, transport) as client:
         resp = call(client, "POST", "/v1/enroll", retry or Retry(attempts=3), json=request)
     try:

@@ -8,6 +8,7 @@ still describes them from the models in ``sync.protocol``.
 from __future__ import annotations
 
 import gc
+import hmac
 import time
 from contextlib import contextmanager
 from typing import Annotated
@@ -26,6 +27,7 @@ from sync.protocol import (
     INVALID_REQUEST,
     MALFORMED_JSON,
     MAX_BODY_BYTES,
+    RATE_LIMITED,
     TOO_LARGE,
     CentralKeys,
     EnrollRequest,
@@ -43,8 +45,12 @@ from .errors import Refused
 from .ingest import ingest, parse_push
 from .metrics import CONTENT_TYPE, CentralMetrics
 from .queries import PULL_LIMIT, pull_page
+from .ratelimit import ENROLL_RATE, ENROLL_RATE_GLOBAL, EnrollLimiter
 
-_ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 409, 413, 422, 503)}
+_ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 409, 413, 422, 429, 503)}
+ENV_METRICS_TOKEN = "TIDEOVER_METRICS_TOKEN"
+ENV_DOCS = "TIDEOVER_CENTRAL_DOCS"
+ENV_ENROLL_RATE, ENV_ENROLL_RATE_GLOBAL = "TIDEOVER_CENTRAL_ENROLL_RATE", "TIDEOVER_CENTRAL_ENROLL_RATE_GLOBAL"
 
 
 def _inline(model) -> dict:
@@ -112,21 +118,35 @@ def take_push(db: CentralDB, device, raw: bytes, clock: Clock):
 
 
 def app_from_env() -> FastAPI:
-    """The app for a ``tideover-central serve`` worker: database URL and body limit from the environment."""
+    """The app for a ``tideover-central serve`` worker: its settings from the environment."""
     import os
 
     from .db import ENV_DB
 
     db = CentralDB(os.environ[ENV_DB])
-    return create_app(db, max_body=int(os.environ.get("TIDEOVER_CENTRAL_MAX_BODY", MAX_BODY_BYTES)))
+    return create_app(db, max_body=int(os.environ.get("TIDEOVER_CENTRAL_MAX_BODY", MAX_BODY_BYTES)),
+                      metrics_token=os.environ.get(ENV_METRICS_TOKEN) or None,
+                      docs=os.environ.get(ENV_DOCS) == "1",
+                      enroll_rate=os.environ.get(ENV_ENROLL_RATE) or ENROLL_RATE,
+                      enroll_rate_global=os.environ.get(ENV_ENROLL_RATE_GLOBAL) or ENROLL_RATE_GLOBAL)
 
 
-def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | None = None) -> FastAPI:
-    """The API on ``db`` (migrated already). ``max_body`` bounds every request body."""
+def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | None = None,
+               metrics_token: str | None = None, docs: bool = False, enroll_rate: str = ENROLL_RATE,
+               enroll_rate_global: str = ENROLL_RATE_GLOBAL) -> FastAPI:
+    """The API on ``db`` (migrated already). ``max_body`` bounds every request body.
+
+    ``/metrics`` answers only a ``Bearer <metrics_token>`` (and is off without one); the OpenAPI
+    schema and its pages are served only with ``docs``; ``/v1/enroll`` is limited to ``enroll_rate``
+    per client address and ``enroll_rate_global`` in all (``limits`` notation, e.g. "10/minute").
+    """
     clock = clock or Clock()
     keys = trust.load_keys(db, clock)
     metrics = CentralMetrics(db, clock)
-    app = FastAPI(title="Tideover central", version="1", description="The central canonical event store.")
+    limiter = EnrollLimiter(enroll_rate, enroll_rate_global)
+    app = FastAPI(title="Tideover central", version="1", description="The central canonical event store.",
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
     app.state.db, app.state.metrics = db, metrics
 
     @app.exception_handler(Refused)
@@ -148,12 +168,18 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
     @app.post("/v1/enroll", response_model=EnrollResponse, responses=_ERRORS, openapi_extra=_body_doc(EnrollRequest))
     async def enroll_device(request: Request):
         """Spend a one-time token: register the device's public key and get its credential."""
+        address = request.client.host if request.client else "unknown"
+        wait = limiter.refuse(address)
+        if wait:
+            return JSONResponse({"error": RATE_LIMITED, "detail": f"Too many enrollment attempts; retry in "
+                                                                  f"{wait} s."},
+                                status_code=429, headers={"Retry-After": str(wait)})
         raw = await read_body(request, 64 * 1024)
         try:
             req = EnrollRequest.model_validate(decode_json(raw))
         except ValidationError as err:
             raise Refused(422, INVALID_REQUEST, describe_validation(err).removeprefix("Invalid event: ")) from None
-        answer = await run_in_threadpool(trust.enroll, db, req, keys, clock)
+        answer = await run_in_threadpool(trust.enroll, db, req, keys, clock, by=f"token from {address}")
         return JSONResponse(answer.model_dump())
 
     @app.post("/v1/push", response_model=PushResponse, responses=_ERRORS, openapi_extra=_body_doc(PushRequest))
@@ -202,9 +228,16 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
                                 status_code=503)
         return Health(status="ready")
 
-    @app.get("/metrics", response_class=Response)
-    def prometheus_metrics():
-        """Prometheus text format."""
+    @app.get("/metrics", response_class=Response, responses=_ERRORS)
+    def prometheus_metrics(authorization: Annotated[str | None, Header()] = None):
+        """Prometheus text format, for ``Authorization: Bearer <metrics token>`` only."""
+        if metrics_token is None:
+            raise Refused(404, "metrics_off", "Metrics are off: start the central with --metrics-token "
+                                              "(or TIDEOVER_METRICS_TOKEN) and scrape with that bearer token.")
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), metrics_token.encode()):
+            return JSONResponse({"error": "unauthorized", "detail": "The metrics token is missing or wrong."},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return app

@@ -15,9 +15,10 @@ from sync.clock import Clock
 from sync.protocol import MAX_BATCH
 
 from .db import CentralDB, devices, receipts
-from .enroll import Device, KeyPair, device_for_bundle, load_keys
+from .enroll import Device, device_for_bundle
 from .errors import Refused
 from .ingest import PushBatch, check_batch, ingest, parse_push
+from .keys import KeyPair, load_keys
 
 
 def _payload(raw: bytes) -> dict:
@@ -46,9 +47,14 @@ def _batches(payload: dict) -> list[PushBatch]:
 
 
 def import_bundle(db: CentralDB, data: bytes, clock: Clock | None = None,
-                  keys: KeyPair | None = None) -> dict:
+                  keys: KeyPair | None = None, *, register: tuple[str, str] | None = None,
+                  by: str = "bundle import") -> dict:
     """Ingest a bundle file's bytes; returns the signed receipt. BundleError before anything is written
-    if the file is cut, changed, malformed or not vouched for by the device's key."""
+    if the file is cut, changed, malformed or not vouched for by the device's key.
+
+    A never-enrolled device's bundle goes in only with ``register=(site, unit)``: IT vouching for it,
+    matching the site and unit the bundle names.
+    """
     clock = clock or Clock()
     keys = keys or load_keys(db, clock)
     _header, raw = open_bundle(data, keys.bundle_private)
@@ -67,7 +73,7 @@ def import_bundle(db: CentralDB, data: bytes, clock: Clock | None = None,
     first = min(batches[0].events, key=lambda e: e["device_seq"])
     try:
         device = device_for_bundle(db, payload["device_id"], payload["site_id"], payload["unit_id"],
-                                   payload["public_key"], first, clock)
+                                   payload["public_key"], first, clock, register=register, by=by)
     except Refused as err:
         raise BundleError(err.detail) from None
     results, refused = [], None

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from sync.errors import TideoverError
 
-from .db import DEFAULT_DB, ENV_DB, CentralDB, redacted
+from .db import DEFAULT_DB, ENV_DB, ENV_KEYS_DIR, CentralDB, redacted
 
 EXIT_REFUSED, EXIT_BROKEN = 1, 4
 
@@ -24,6 +24,10 @@ def _db_option(p: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
     p.add_argument("--db", default=default, metavar="URL",
                    help=f"database: a SQLite file, sqlite:///PATH or postgresql://USER@HOST/DB "
                         f"(env {ENV_DB}; default ./{DEFAULT_DB})")
+    p.add_argument("--keys-dir", default=default, metavar="DIR", type=Path,
+                   help=f"folder of the central's private keys, kept apart from the database (env "
+                        f"{ENV_KEYS_DIR}; default: beside a SQLite file, or per database in the user's data "
+                        f"folder for PostgreSQL)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body-mb", type=float, default=32, help="largest request body accepted (413 above)")
     p.add_argument("--workers", type=int, default=1,
                    help="server processes on this port (each is stateless; Prometheus counters are per process)")
+    p.add_argument("--metrics-token", metavar="TOKEN",
+                   help="serve /metrics to `Authorization: Bearer TOKEN` only (env TIDEOVER_METRICS_TOKEN, "
+                        "which keeps it off the process list); without one /metrics is off")
+    p.add_argument("--docs", action="store_true", help="serve /docs, /redoc and /openapi.json (off by default)")
+    p.add_argument("--enroll-rate", default=None, metavar="RATE",
+                   help="enrollment attempts per client address (default 10/minute); 429 beyond")
+    p.add_argument("--enroll-rate-global", default=None, metavar="RATE",
+                   help="enrollment attempts from all addresses together (default 60/minute)")
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("migrate", help="bring the schema to the newest migration")
@@ -53,8 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", required=True)
     p.add_argument("--unit", required=True)
     p.add_argument("--ttl-hours", type=float, default=24)
+    p.add_argument("--device", metavar="DEVICE_ID",
+                   help="only this device may spend the token (how a revoked device is let back in)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_token_create)
+
+    dev = sub.add_parser("device", help="enrolled devices").add_subparsers(dest="dev", required=True)
+    p = dev.add_parser("list", help="every device with its site, unit, status (active or revoked) and last push")
+    _db_option(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_device_list)
+    p = dev.add_parser("revoke", help="kill a device's credential at once (its pushes and pulls get 401), recorded")
+    _db_option(p)
+    p.add_argument("device_id", metavar="DEVICE_ID")
+    p.add_argument("--reason", required=True, help="why, kept in the central's device record")
+    p.set_defaults(run=cmd_device_revoke)
 
     keys = sub.add_parser("keys", help="the central's public keys").add_subparsers(dest="keys", required=True)
     p = keys.add_parser("export", help="write the public keys a never-enrolled workstation needs for bundles")
@@ -67,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(p)
     p.add_argument("file", type=Path)
     p.add_argument("--receipt", type=Path, required=True, help="where to write the receipt")
+    p.add_argument("--register-site", metavar="SITE",
+                   help="vouch for a never-enrolled workstation of this site (must match the bundle)")
+    p.add_argument("--register-unit", metavar="UNIT",
+                   help="vouch for a never-enrolled workstation of this unit (must match the bundle)")
     p.set_defaults(run=cmd_bundle_import)
 
     p = sub.add_parser("stats", help="events, devices, per-device highest seq, quarantine, conflicts")
@@ -94,9 +123,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open(args) -> CentralDB:
-    db = CentralDB(args.db)
+    db = CentralDB(args.db, keys_dir=getattr(args, "keys_dir", None))
     db.migrate()
     return db
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} (tideover-central)"
+    except (KeyError, OSError):
+        return "tideover-central"
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _print(obj) -> None:
@@ -110,14 +159,37 @@ def cmd_serve(args) -> int:
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise TideoverError("Give both --tls-cert and --tls-key, or neither.")
+    from .app import ENV_DOCS, ENV_ENROLL_RATE, ENV_ENROLL_RATE_GLOBAL, ENV_METRICS_TOKEN
+    from .keys import load_keys
+    from .ratelimit import ENROLL_RATE, ENROLL_RATE_GLOBAL, EnrollLimiter
+
     db = _open(args)
+    load_keys(db)  # made (or moved out of an old database) once, before the workers start
+    EnrollLimiter(args.enroll_rate or os.environ.get(ENV_ENROLL_RATE) or ENROLL_RATE,  # a typo fails here,
+                  args.enroll_rate_global or os.environ.get(ENV_ENROLL_RATE_GLOBAL) or ENROLL_RATE_GLOBAL)  # once
     scheme = "https" if args.tls_cert else "http"
     print(f"tideover-central: serving {redacted(db.url)} on {scheme}://{args.host}:{args.port} "
           f"({args.workers} worker{'s' if args.workers > 1 else ''})", file=sys.stderr)
+    if scheme == "http" and not _is_loopback(args.host):
+        print(f"tideover-central: WARNING: plain HTTP on {args.host}: device credentials and events cross "
+              f"the network unencrypted. Give --tls-cert and --tls-key (or serve on 127.0.0.1 behind a TLS "
+              f"proxy).", file=sys.stderr)
+    for path in db.readable_by_others():
+        print(f"tideover-central: WARNING: {path} is readable by other users of this machine; "
+              f"chmod 600 it.", file=sys.stderr)
     # Workers are separate processes sharing nothing but the database (like separate servers), so
     # each builds its app from the environment.
     os.environ[ENV_DB] = db.url
+    os.environ[ENV_KEYS_DIR] = str(db.keys_dir)
     os.environ["TIDEOVER_CENTRAL_MAX_BODY"] = str(int(args.max_body_mb * 1024 * 1024))
+    if args.metrics_token:
+        os.environ[ENV_METRICS_TOKEN] = args.metrics_token
+    if args.docs:
+        os.environ[ENV_DOCS] = "1"
+    if args.enroll_rate:
+        os.environ[ENV_ENROLL_RATE] = args.enroll_rate
+    if args.enroll_rate_global:
+        os.environ[ENV_ENROLL_RATE_GLOBAL] = args.enroll_rate_global
     db.dispose()
     uvicorn.run("sync.central.app:app_from_env", factory=True, workers=max(1, args.workers), host=args.host,
                 port=args.port, log_level="warning", access_log=False,
@@ -135,19 +207,45 @@ def cmd_migrate(args) -> int:
 def cmd_token_create(args) -> int:
     from .enroll import create_token
 
-    token, expires = create_token(_open(args), args.site, args.unit, ttl_hours=args.ttl_hours)
+    token, expires = create_token(_open(args), args.site, args.unit, ttl_hours=args.ttl_hours,
+                                  device_id=args.device)
     if args.json:
-        _print({"token": token, "site_id": args.site, "unit_id": args.unit, "expires_at": expires})
+        _print({"token": token, "site_id": args.site, "unit_id": args.unit, "device_id": args.device,
+                "expires_at": expires})
     else:
         print(token)
-        print(f"One-time token for {args.site}/{args.unit}, valid until {expires}.", file=sys.stderr)
+        only = f" and device {args.device} only" if args.device else ""
+        print(f"One-time token for {args.site}/{args.unit}{only}, valid until {expires}.", file=sys.stderr)
+    return 0
+
+
+def cmd_device_list(args) -> int:
+    from .enroll import list_devices
+
+    rows = list_devices(_open(args))
+    if args.json:
+        _print(rows)
+    else:
+        for d in rows:
+            why = f"  revoked {d['revoked_at']}: {d['revoked_reason']}" if d["revoked_at"] else ""
+            print(f"{d['device_id']}  {d['site_id']}/{d['unit_id']}  {d['status']}  via {d['enrolled_via']}  "
+                  f"seq {d['highest_seq']}  last push {d['last_push_at']}{why}")
+        print(f"{len(rows)} device(s)")
+    return 0
+
+
+def cmd_device_revoke(args) -> int:
+    from .enroll import revoke_device
+
+    at = revoke_device(_open(args), args.device_id, args.reason, by=_who())
+    print(f"Revoked device {args.device_id} at {at}: its pushes and pulls are refused from now on.")
     return 0
 
 
 def cmd_keys_export(args) -> int:
     from sync.bundle import write_atomic
 
-    from .enroll import load_keys
+    from .keys import load_keys
 
     keys = load_keys(_open(args)).public()
     write_atomic(args.out, (json.dumps(keys.model_dump(), indent=2) + "\n").encode())
@@ -164,7 +262,10 @@ def cmd_bundle_import(args) -> int:
         data = args.file.read_bytes()
     except OSError as err:
         raise BundleError(f"Cannot read {args.file}: {err.strerror}") from None
-    receipt = import_bundle(_open(args), data)
+    if bool(args.register_site) != bool(args.register_unit):
+        raise TideoverError("Give both --register-site and --register-unit, or neither.")
+    register = (args.register_site, args.register_unit) if args.register_site else None
+    receipt = import_bundle(_open(args), data, register=register, by=_who())
     write_atomic(args.receipt, (json.dumps(receipt, indent=1) + "\n").encode())
     counts: dict[str, int] = {}
     for r in receipt["results"]:

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sync.errors import TideoverError
 
 ENV_DB = "TIDEOVER_CENTRAL_DB"
+ENV_KEYS_DIR = "TIDEOVER_CENTRAL_KEYS_DIR"
 DEFAULT_DB = "tideover-central.db"
 WRITE_LOCK_KEY = 0x7ADE0  # the advisory lock every PostgreSQL writer takes
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -44,6 +45,7 @@ enroll_tokens = sa.Table(
     sa.Column("expires_at", sa.String(40), nullable=False),
     sa.Column("used_at", sa.String(40)),
     sa.Column("device_id", sa.String(64)),
+    sa.Column("for_device", sa.String(64)),  # a token IT made to bring back one (revoked) device
 )
 devices = sa.Table(
     "devices", metadata,
@@ -58,6 +60,17 @@ devices = sa.Table(
     sa.Column("head_hash", sa.String(64), nullable=False),
     sa.Column("last_push_at", sa.String(40)),
     sa.Column("backlog", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.String(40)),
+    sa.Column("revoked_reason", sa.Text),
+)
+device_audit = sa.Table(  # append-only: every enrollment, re-enrollment, revoke and bundle registration
+    "device_audit", metadata,
+    sa.Column("id", _GSEQ, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(24), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
 )
 events = sa.Table(
     "events", metadata,
@@ -142,6 +155,46 @@ def engine_url(db: str | None) -> str:
     return f"sqlite:///{Path(db).expanduser().resolve()}"
 
 
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (and missing parents) a folder only its owner can enter; an existing one is left as is."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+    return path
+
+
+def _create_private_sqlite(path: Path) -> None:
+    """Create an empty database file 0600 (in a 0700 folder if the folder is new).
+
+    SQLite makes the WAL and shared-memory files with the database file's mode, so they are 0600 too.
+    An empty file is a new database to SQLite. os.open with a mode rather than a changed umask, which
+    is process-wide and not thread-safe.
+    """
+    private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.fchmod(fd, 0o600)
+    os.close(fd)
+
+
+def default_keys_dir(url: str) -> Path:
+    """Where the central's private keys live unless --keys-dir or TIDEOVER_CENTRAL_KEYS_DIR says.
+
+    SQLite: a folder beside the database file. PostgreSQL: one per database in the user's data folder
+    (several API servers on one database each need a copy of it: see docs/central.md).
+    """
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db_file = Path(parsed.database)
+        return db_file.with_name(db_file.name + ".keys")
+    import platformdirs
+
+    where = f"{parsed.host or 'local'}-{parsed.port or 5432}-{parsed.database or 'postgres'}"
+    return platformdirs.user_data_path("tideover-central") / "keys" / where
+
+
 def redacted(url: str) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
 
@@ -149,7 +202,7 @@ def redacted(url: str) -> str:
 class CentralDB:
     """An engine plus the few dialect differences the central needs."""
 
-    def __init__(self, db: str | None = None):
+    def __init__(self, db: str | None = None, keys_dir: str | Path | None = None):
         self.url = engine_url(db)
         try:
             parsed = sa.make_url(self.url)
@@ -158,7 +211,11 @@ class CentralDB:
         if parsed.get_backend_name() not in ("sqlite", "postgresql"):
             raise CentralDBError(f"Unsupported database {parsed.get_backend_name()!r}: use a SQLite file "
                                  f"or postgresql://...")
+        keys_dir = keys_dir or os.environ.get(ENV_KEYS_DIR)
+        self.keys_dir = Path(keys_dir).expanduser().resolve() if keys_dir else default_keys_dir(self.url)
         if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                _create_private_sqlite(Path(parsed.database))
             self.engine = sa.create_engine(self.url, connect_args={"timeout": 30, "check_same_thread": False},
                                            pool_pre_ping=False)
             sa.event.listen(self.engine, "connect", _sqlite_connect)
@@ -169,6 +226,20 @@ class CentralDB:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def readable_by_others(self) -> list[str]:
+        """The database's files (SQLite: the file, WAL, shared memory) that group or others may read."""
+        if self.dialect != "sqlite":
+            return []
+        base = Path(self.engine.url.database)
+        found = []
+        for path in (base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm")):
+            try:
+                if path.stat().st_mode & 0o077:
+                    found.append(str(path))
+            except FileNotFoundError:
+                continue
+        return found
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:

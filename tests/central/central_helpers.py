@@ -16,7 +16,7 @@ from app.services.demo import example_answers, synthetic_census
 from sync.canonical import GENESIS_HASH, event_hash
 from sync.central.db import CentralDB, events, quarantine
 from sync.central.enroll import create_token
-from sync.checkpoint import new_signing_key, public_key_text, sign_checkpoint
+from sync.checkpoint import new_signing_key, public_key_text, sign_checkpoint, sign_enrollment
 from sync.events import new_id, seal
 
 NOW = "2026-11-25T08:00:00.000Z"
@@ -81,10 +81,15 @@ class FakeDevice:
     def public_key(self) -> str:
         return public_key_text(self.key)
 
+    def enroll_body(self, token: str, key=None) -> dict:
+        """An enrollment request signed with ``key`` (default: the device's own key)."""
+        body = {"token": token, "device_id": self.device_id, "site_id": self.site, "unit_id": self.unit,
+                "public_key": self.public_key}
+        return {**body, "proof": sign_enrollment(key or self.key, body)}
+
     def enroll(self, client, db: CentralDB) -> None:
         token, _ = create_token(db, self.site, self.unit)
-        resp = client.post("/v1/enroll", json={"token": token, "device_id": self.device_id, "site_id": self.site,
-                                               "unit_id": self.unit, "public_key": self.public_key})
+        resp = client.post("/v1/enroll", json=self.enroll_body(token))
         assert resp.status_code == 200, resp.text
         self.credential = resp.json()["credential"]
 

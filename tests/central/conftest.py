@@ -86,11 +86,12 @@ def backend(request) -> str:
 
 
 @pytest.fixture
-def db_url(backend, request, tmp_path):
-    """A fresh, empty central database URL on the backend under test."""
+def db_url(backend, request, tmp_path, monkeypatch):
+    """A fresh, empty central database URL on the backend under test (its private keys in tmp_path)."""
     if backend == "sqlite":
         yield str(tmp_path / "central.db")
         return
+    monkeypatch.setenv("TIDEOVER_CENTRAL_KEYS_DIR", str(tmp_path / "central-keys"))
     cluster = request.getfixturevalue("pg_cluster")
     name = "t_" + uuid.uuid4().hex[:12]
     cluster.admin(f"CREATE DATABASE {name}")

@@ -14,7 +14,7 @@ from sync.central.app import create_app
 
 @pytest.fixture
 def fuzz_target(central_db):
-    app = create_app(central_db)
+    app = create_app(central_db, docs=True, metrics_token="fuzz-metrics-token")
     device = FakeDevice()
     with TestClient(app) as client:
         device.enroll(client, central_db)

@@ -56,7 +56,8 @@ def test_bundle_round_trip_marks_events_synced_and_reimports_change_nothing(ws, 
     raw = bundle.read_bytes()
     assert b"Zztest" not in raw and b"P100001" not in raw and b"med_reconciliation" not in raw
 
-    assert run_central("bundle", "import", str(bundle), "--receipt", str(receipt), "--db", db.url) == 0
+    assert run_central("bundle", "import", str(bundle), "--receipt", str(receipt), "--db", db.url,
+                       "--register-site", "st-marys", "--register-unit", "ward-7") == 0
     imported = json.loads(capsys.readouterr().out)
     assert imported["results"] == {"accepted": exported["events"]}
     store = reopen(ws)
@@ -147,3 +148,28 @@ def test_enrolled_workstation_mixes_http_and_bundle(ws, central, tmp_path, capsy
     assert len(held) == len(set(held)) and set(held) <= ids
     assert store.pending_count() == len(ids) - len(held)
     store.close()
+
+
+def test_a_never_enrolled_workstations_bundle_needs_it_to_vouch_for_its_site_and_unit(ws, central_db, tmp_path,
+                                                                                      capsys):
+    db = central_db
+    key_file = tmp_path / "central-key.json"
+    assert run_central("keys", "export", "--db", db.url, "--out", str(key_file)) == 0
+    base = ["--data-dir", close(ws), "--user", "admin"]
+    bundle, receipt = tmp_path / "ws.bundle", tmp_path / "ws.receipt"
+    assert tideover([*base, "bundle", "export", "--out", str(bundle), "--central-key", str(key_file)]) == 0
+    before = counts(db)
+    for vouch in ([], ["--register-site", "st-marys", "--register-unit", "ward-9"],
+                  ["--register-site", "other-site", "--register-unit", "ward-7"]):
+        capsys.readouterr()
+        assert run_central("bundle", "import", str(bundle), "--receipt", str(receipt), "--db", db.url,
+                           *vouch) == 1, vouch
+        err = capsys.readouterr().err
+        assert "not enrolled" in err or "is for st-marys/ward-7, not" in err, err
+        assert not receipt.exists() and counts(db) == before, vouch
+    capsys.readouterr()
+    assert run_central("bundle", "import", str(bundle), "--receipt", str(receipt), "--db", db.url) == 1
+    assert "--register-site st-marys --register-unit ward-7" in capsys.readouterr().err
+    assert run_central("bundle", "import", str(bundle), "--receipt", str(receipt), "--db", db.url,
+                       "--register-site", "st-marys", "--register-unit", "ward-7") == 0
+    assert counts(db)["devices"] == before["devices"] + 1 and counts(db)["events"] > before["events"]

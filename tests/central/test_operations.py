@@ -12,10 +12,12 @@ from fastapi.testclient import TestClient
 from sync.central.app import create_app
 from sync.central.cli import main as central_cli
 
+METRICS_TOKEN = "scrape-me-0123456789"
+
 
 @pytest.fixture
 def api(central_db):
-    with TestClient(create_app(central_db)) as client:
+    with TestClient(create_app(central_db, metrics_token=METRICS_TOKEN)) as client:
         yield client, central_db
 
 
@@ -42,7 +44,7 @@ def test_metrics_stats_conflicts_and_verify(api, capsys):
     assert a.push(client, [created, a.transition(created["task_id"], 1)], backlog=7).status_code == 200
     assert b.push(client, [b.transition(created["task_id"], 1, to="cancelled"),
                            b.raw_event("task.teleported", {}, workflow="ed_triage", task_id="t")]).status_code == 200
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     assert 'tideover_events_total{result="accepted",site="st-marys",unit="ward-7",workflow="ed_triage"} 2.0' in metrics
     assert 'tideover_events_total{result="conflict",site="st-marys",unit="ward-7",workflow="ed_triage"} 1.0' in metrics
     assert 'tideover_quarantine_events{result="quarantined"} 1.0' in metrics

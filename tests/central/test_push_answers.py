@@ -227,20 +227,17 @@ def test_replayed_expired_and_wrong_unit_tokens_are_refused(api):
     client, db = api
     dev = FakeDevice()
     token, _ = create_token(db, dev.site, dev.unit)
-    body = {"token": token, "device_id": dev.device_id, "site_id": dev.site, "unit_id": dev.unit,
-            "public_key": dev.public_key}
-    assert client.post("/v1/enroll", json=body).status_code == 200
+    assert client.post("/v1/enroll", json=dev.enroll_body(token)).status_code == 200
     before = counts(db)
     again = FakeDevice()
-    replay = client.post("/v1/enroll", json={**body, "device_id": again.device_id, "public_key": again.public_key})
+    replay = client.post("/v1/enroll", json=again.enroll_body(token))
     assert replay.status_code == 401 and replay.json()["error"] == "token_invalid"
     expired, _ = create_token(db, dev.site, dev.unit, ttl_hours=-1)
     wrong_unit, _ = create_token(db, dev.site, "ward-9")
     after_tokens = counts(db)
     for tok in (expired, wrong_unit):
-        resp = client.post("/v1/enroll", json={**body, "token": tok, "device_id": again.device_id,
-                                               "public_key": again.public_key})
-        assert resp.status_code in (401, 403)
+        resp = client.post("/v1/enroll", json=again.enroll_body(tok))
+        assert resp.status_code == 401
     assert counts(db) == after_tokens
     assert counts(db)["devices"] == before["devices"] == 1
     assert client.post("/v1/enroll", content=b"{oops").status_code == 400
@@ -286,8 +283,7 @@ def test_enrollment_refuses_a_malformed_public_key(api):
     dev = FakeDevice()
     token, _ = create_token(db, dev.site, dev.unit)
     before = counts(db)
-    resp = client.post("/v1/enroll", json={"token": token, "device_id": dev.device_id, "site_id": dev.site,
-                                           "unit_id": dev.unit, "public_key": "A" * 44})
+    resp = client.post("/v1/enroll", json={**dev.enroll_body(token), "public_key": "A" * 44})
     assert resp.status_code == 422
     assert counts(db) == before
 

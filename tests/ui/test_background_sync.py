@@ -28,7 +28,7 @@ from app.ui.sync_runner import LinkState, next_delay_ms
 from sync.canonical import GENESIS_HASH
 from sync.central.db import events
 from sync.central.queries import list_quarantine
-from sync.checkpoint import new_signing_key, public_key_text, sign_checkpoint
+from sync.checkpoint import new_signing_key, public_key_text, sign_checkpoint, sign_enrollment
 from sync.events import new_id, seal
 
 from .conftest import WAIT_MS, sign_in
@@ -152,9 +152,9 @@ def push_as_another_device(central: EmbeddedCentral, event_id: str) -> None:
     """Another enrolled device takes ``event_id`` first, so the workstation's own event of that id is
     quarantined (id reused with other content): a real held-back event, made by the real central."""
     key, device_id = new_signing_key(), new_id()
-    enrolled = httpx.post(f"{central.url}/v1/enroll", json={
-        "token": central.enroll_token("demo-general", "ward-7"), "device_id": device_id,
-        "site_id": "demo-general", "unit_id": "ward-7", "public_key": public_key_text(key)})
+    request = {"token": central.enroll_token("demo-general", "ward-7"), "device_id": device_id,
+               "site_id": "demo-general", "unit_id": "ward-7", "public_key": public_key_text(key)}
+    enrolled = httpx.post(f"{central.url}/v1/enroll", json={**request, "proof": sign_enrollment(key, request)})
     now = "2026-11-25T08:00:00.000Z"
     body = seal({"event_id": event_id, "type": "device.initialized", "site_id": "demo-general",
                  "unit_id": "ward-7", "device_id": device_id, "device_seq": 1,
