@@ -160,3 +160,53 @@ def test_metrics_docs_and_openapi_are_closed_by_default(central_db):
         allowed = client.get("/metrics", headers={"Authorization": "Bearer t0ken-for-prometheus"})
         assert allowed.status_code == 200 and dev.device_id in allowed.text
 
+
+
+@pytest.mark.postgres
+def test_the_documented_postgresql_roles_run_the_central_and_cannot_rewrite_history(pg_cluster, tmp_path,
+                                                                                    monkeypatch):
+    import re
+    import uuid
+    from pathlib import Path
+
+    import psycopg
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "central.md").read_text()
+    sql = re.search(r"```sql\n(.*?)```", docs, re.S).group(1)
+    tag = uuid.uuid4().hex[:8]
+    migrate_role, app_role, database = f"tideover_migrate_{tag}", f"tideover_app_{tag}", f"t_roles_{tag}"
+    sql = sql.replace("tideover_migrate", migrate_role).replace("tideover_app", app_role)
+    sql = sql.replace("DATABASE tideover ", f"DATABASE {database} ")
+    sql = "\n".join(line.split("--")[0] for line in sql.splitlines())
+    statements = [s.strip() for s in sql.split(";")]
+    setup = [s for s in statements if s.startswith("CREATE")]
+    grants = [s for s in statements if s.startswith(("GRANT", "REVOKE"))]
+    monkeypatch.setenv("TIDEOVER_CENTRAL_KEYS_DIR", str(tmp_path / "keys"))
+    for stmt in setup:
+        pg_cluster.admin(stmt)
+    host = f"127.0.0.1:{pg_cluster.port}/{database}"
+    try:
+        owner = CentralDB(f"postgresql://{migrate_role}@{host}")
+        owner.migrate()
+        with psycopg.connect(f"postgresql://{migrate_role}@{host}", autocommit=True) as conn:
+            for stmt in grants:
+                conn.execute(stmt)
+        owner.dispose()
+        app_db = CentralDB(f"postgresql://{app_role}@{host}")
+        app_db.migrate()  # what every command does first: a no-op on a current schema
+        with TestClient(create_app(app_db)) as client:
+            dev = FakeDevice()
+            dev.enroll(client, app_db)
+            assert dev.push(client, [dev.init_event(), dev.task()]).status_code == 200
+            assert client.get("/v1/pull", headers=dev.auth).status_code == 200
+        assert central_cli(["device", "revoke", dev.device_id, "--reason", "test", "--db", app_db.url]) == 0
+        for forbidden in ("UPDATE events SET body = 'x'", "DELETE FROM device_audit",
+                          "ALTER TABLE events DISABLE TRIGGER events_append_only", "DROP TABLE events"):
+            with pytest.raises(sa.exc.ProgrammingError, match="(?i)permission denied|must be owner"):
+                with app_db.write() as conn:
+                    conn.execute(sa.text(forbidden))
+        app_db.dispose()
+    finally:
+        pg_cluster.admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        pg_cluster.admin(f"DROP ROLE IF EXISTS {app_role}")
+        pg_cluster.admin(f"DROP ROLE IF EXISTS {migrate_role}")
