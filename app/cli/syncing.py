@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -14,18 +15,23 @@ from .common import print_json
 def register(sub) -> None:
     p = sub.add_parser("enroll", help="enroll this workstation with the central (admin; IT gives the token)",
                        description="Register this workstation's signing key with the central using a one-time "
-                                   "token from `tideover-central enroll-token create`. The device credential "
-                                   "and the central's URL are kept in the encrypted store.")
+                                   "token from `tideover-central enroll-token create`. The central is pinned: "
+                                   "its URL, TLS trust and public keys are kept in the encrypted store with "
+                                   "the device credential, and the workstation talks to no other central "
+                                   "(enroll again to move it).")
     p.add_argument("--central", required=True, metavar="URL", help="the central's URL, e.g. https://central:8470")
     p.add_argument("--token", required=True, help="the one-time enrollment token")
     p.add_argument("--ca-bundle", type=Path, help="PEM CA bundle to trust for the central's TLS certificate")
+    p.add_argument("--allow-plain-http", action="store_true",
+                   help="allow an http:// central that is not on this machine (closed test networks only; warned)")
     p.set_defaults(run=cmd_enroll)
 
     p = sub.add_parser("sync", help="push pending events to the central, then pull the unit's events",
                        description="Push every pending event (batches of up to 1,000, retried with backoff), "
                                    "then pull the unit's events from other workstations. Prints a JSON summary.")
-    p.add_argument("--central", metavar="URL", help="the central's URL (default: the one enrolled with)")
-    p.add_argument("--ca-bundle", type=Path, help="PEM CA bundle to trust for the central's TLS certificate")
+    p.add_argument("--central", metavar="URL",
+                   help="the central's URL; only the one enrolled with is accepted (the default)")
+    p.add_argument("--ca-bundle", type=Path, help="only the CA bundle pinned at enrollment is accepted")
     p.add_argument("--timeout", type=float, default=sync_service.DEFAULT_TIMEOUT, help="seconds per request")
     p.add_argument("--attempts", type=int, default=6, help="tries per request before giving up for now")
     p.add_argument("--batch-size", type=int, default=1000)
@@ -37,17 +43,23 @@ def register(sub) -> None:
                           description="Only the central can read the bundle. Carry it to the central and "
                                       "import it there with `tideover-central bundle import`.")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--central-key", type=Path, help="the central's key file, if this workstation is not enrolled")
+    p.add_argument("--central-key", type=Path,
+                   help="the central's key file (`tideover-central keys export`), pinned once by an admin if this "
+                        "workstation is not enrolled; never replaces a pinned key")
     p.set_defaults(run=cmd_bundle_export)
     p = bundle.add_parser("import-receipt", help="mark events synced from the central's signed receipt")
     p.add_argument("receipt", type=Path)
-    p.add_argument("--central-key", type=Path, help="the central's key file, if this workstation is not enrolled")
+    p.add_argument("--central-key", type=Path,
+                   help="must be the central key already pinned (receipts verify only against it)")
     p.set_defaults(run=cmd_import_receipt)
 
 
 def cmd_enroll(args, ctx) -> int:
-    done = enrollment.enroll(ctx.store(), args.central, args.token, ca_bundle=args.ca_bundle)
+    done = enrollment.enroll(ctx.store(), args.central, args.token, ca_bundle=args.ca_bundle,
+                             allow_plain_http=args.allow_plain_http)
     print(f"Enrolled device {done['device_id']} ({done['site_id']}/{done['unit_id']}) with {done['central']}.")
+    if done["plain_http_warning"]:
+        print(f"Warning: {done['plain_http_warning']}", file=sys.stderr)
     return 0
 
 
@@ -64,7 +76,7 @@ def _progress():
 def cmd_sync(args, ctx) -> int:
     store = ctx.store()
     link = sync_service.Link.from_store(store, args.central, str(args.ca_bundle) if args.ca_bundle else None)
-    link = sync_service.Link(link.url, link.credential, link.ca_bundle, args.timeout)
+    link = dataclasses.replace(link, timeout=args.timeout)
     summary = sync_service.sync(store, link, retry=sync_service.Retry(attempts=max(1, args.attempts)),
                                 progress=_progress(), batch_size=args.batch_size)
     print_json(summary)

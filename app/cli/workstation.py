@@ -114,7 +114,10 @@ def cmd_status(args, ctx) -> int:
         print_json(st)
     else:
         for k, v in st.items():
-            print(f"{k:<15} {v}")
+            if k != "warnings":
+                print(f"{k:<15} {v}")
+        for warning in st["warnings"]:
+            print(f"WARNING: {warning}")
     return 0
 
 

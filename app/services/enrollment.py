@@ -1,12 +1,18 @@
 """Enrolling a workstation with the central: a one-time token buys a device credential.
 
-The credential, the central's URL and its public keys are kept in the encrypted store's meta,
-never in a plain file.
+Enrollment pins the central: its URL, its TLS trust (the CA bundle's PEM text, or the system's CA
+store for an https URL given without one) and its public keys (the Ed25519 key its answers and
+receipts are signed with, the X25519 key bundles are encrypted to) are kept in the encrypted
+store's meta with the credential, never in a plain file. Afterwards the workstation talks to no
+other central; an admin enrolls it again to move it. Plain ``http://`` is refused unless the
+central is on this machine (loopback) or the admin allows it here, and is then warned about.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -18,19 +24,51 @@ from sync.protocol import EnrollResponse
 from .errors import InputError
 from .sync import Link, Retry, SyncError, call, http_client
 
+PLAIN_HTTP_WARNING = ("The link to the central is plain HTTP: the device credential and patient data cross "
+                      "the network unencrypted. Ask IT to enroll this workstation again with an https:// URL.")
+
+
+def is_loopback(url: str) -> bool:
+    """True when ``url`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_warning(meta: dict) -> str | None:
+    """The warning to show when the pinned central is reached over plain HTTP across the network."""
+    url = meta.get("central_url") or ""
+    return PLAIN_HTTP_WARNING if url.startswith("http://") and not is_loopback(url) else None
+
 
 def enroll(store: Store, central_url: str, token: str, *, ca_bundle: str | Path | None = None,
-           transport: httpx.BaseTransport | None = None, retry: Retry | None = None) -> dict:
-    """Register this workstation's Ed25519 public key with the central; returns what was enrolled."""
+           allow_plain_http: bool = False, transport: httpx.BaseTransport | None = None,
+           retry: Retry | None = None) -> dict:
+    """Register this workstation's Ed25519 public key with the central and pin that central; returns
+    what was enrolled."""
     store.require_role("admin")
-    if not central_url.startswith(("http://", "https://")):
-        raise InputError(f"The central URL must start with https:// (or http:// on a test network): {central_url}")
+    if not central_url.startswith(("http://", "https://")) or not urlsplit(central_url).hostname:
+        raise InputError(f"The central URL must be https://HOST[:PORT]: {central_url}")
+    if central_url.startswith("http://") and not is_loopback(central_url) and not allow_plain_http:
+        raise InputError(f"{central_url} is plain HTTP: the device credential and patient data would cross the "
+                         f"network unencrypted. Use the central's https:// URL (with --ca-bundle for the "
+                         f"hospital's CA), or on a closed test network add --allow-plain-http.")
     if not token.strip():
         raise InputError("The enrollment token is empty; IT makes one with `tideover-central enroll-token create`.")
     ca = str(ca_bundle) if ca_bundle else None
-    if ca and not Path(ca).is_file():
-        raise InputError(f"No CA bundle file at {ca}.")
-    link = Link(central_url, None, ca)
+    ca_pem = ""
+    if ca:
+        try:
+            ca_pem = Path(ca).read_text()
+        except OSError:
+            raise InputError(f"No CA bundle file at {ca}.") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{ca} is not a PEM CA bundle.") from None
+    link = Link(central_url, None, None, ca_pem=ca_pem or None)
     request = {"token": token.strip(), "device_id": store.device_id, "site_id": store.site_id,
                "unit_id": store.unit_id, "public_key": store.public_key}
     # Proof that this workstation holds the key it enrolls, bound to the one-time token.
@@ -41,11 +79,17 @@ def enroll(store: Store, central_url: str, token: str, *, ca_bundle: str | Path 
         answer = EnrollResponse.model_validate(resp.json())
     except ValueError:
         raise SyncError("The central's answer to enrollment is not understood; is the URL the central's?") from None
-    store.set_meta("central_url", central_url.rstrip("/"))
+    url = central_url.rstrip("/")
+    moved = store.meta().get("central_url") not in (None, "", url)
+    store.set_meta("central_url", url)
     store.set_meta("central_credential", answer.credential)
     store.set_meta("central_bundle_key", answer.central.bundle_public_key)
     store.set_meta("central_signing_key", answer.central.signing_public_key)
-    store.set_meta("central_ca_bundle", ca or "")
+    store.set_meta("central_ca_pem", ca_pem)
+    store.set_meta("central_ca_bundle", "")  # the path once kept here: the PEM text above is what is trusted
+    store.set_meta("central_plain_http", "allowed" if url.startswith("http://") and not is_loopback(url) else "")
     store.set_meta("pull_cursor", "0")
-    return {"central": central_url.rstrip("/"), "device_id": answer.device_id, "site_id": answer.site_id,
-            "unit_id": answer.unit_id}
+    if moved:  # what another central held says nothing about this one
+        store.set_meta("central_held_seq", "")
+    return {"central": url, "device_id": answer.device_id, "site_id": answer.site_id, "unit_id": answer.unit_id,
+            "plain_http_warning": plain_http_warning(store.meta())}

@@ -6,6 +6,12 @@ answer means the next push is answered ``duplicate``; a gap (the central holds l
 thought) restarts from the central's ``highest_gapless_seq``. Network errors, timeouts and 5xx
 answers are retried with exponential backoff and full jitter; then the sync stops with the
 outbox intact, to resume next time from where it stopped.
+
+A workstation talks only to the central it enrolled with: the URL, the TLS trust and the central's
+signing key are pinned in the encrypted store at enrollment (app/services/enrollment.py). Every
+answer to a push or a pull must carry the central's signature over that answer to this very
+request (sync/answers.py); an answer that does not counts as no answer: nothing is marked, the
+pull cursor does not move, and the sync stops with ``UnsignedAnswer``.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import orjson
 
 from app.store import outbox
 from app.store.store import Store
+from sync import answers
 from sync.errors import TideoverError
 from sync.protocol import AFTER_BREAK, MAX_BATCH, RESULTS, RETRYABLE, push_request_json
 
@@ -53,25 +61,78 @@ class NotEnrolled(SyncError):
     kind = "not_enrolled"
 
 
+class NotPinnedCentral(SyncError):
+    """A central other than the one this workstation enrolled with (another URL or TLS trust)."""
+
+    kind = "not_pinned_central"
+
+
+class UnsignedAnswer(SyncError, answers.UnsignedAnswer):
+    """An answer the pinned central did not sign for this request: taken as no answer at all."""
+
+    kind = "unsigned_answer"
+
+
+def same_url(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
 @dataclass(frozen=True)
 class Link:
-    """How to reach the central: its URL, this device's credential and the CA bundle to trust."""
+    """How to reach the central: its URL, this device's credential and the TLS trust (a CA bundle file
+    at enrollment, the pinned PEM text afterwards)."""
 
     url: str
     credential: str | None = None
     ca_bundle: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    ca_pem: str | None = None
 
     @classmethod
     def from_store(cls, store: Store, url: str | None = None, ca_bundle: str | None = None) -> Link:
+        """The pinned central. ``url`` and ``ca_bundle`` may only repeat what was pinned at enrollment:
+        anything else raises NotPinnedCentral (an admin enrolls again to move to another central)."""
         meta = store.meta()
-        url = url or meta.get("central_url")
-        if not url:
+        pinned = meta.get("central_url")
+        if not pinned:
             raise NotEnrolled("This workstation is not enrolled with a central: run `tideover enroll "
                               "--central URL --token TOKEN` (IT gives the token).")
         if not meta.get("central_credential"):
             raise NotEnrolled("This workstation has no device credential; enroll it with `tideover enroll`.")
-        return cls(url, meta["central_credential"], ca_bundle or meta.get("central_ca_bundle") or None)
+        if url and not same_url(url, pinned):
+            raise NotPinnedCentral(f"This workstation syncs only with the central it enrolled with ({pinned}), "
+                                   f"not {url.rstrip('/')}. To move it to another central, an admin enrolls it "
+                                   f"again with a token from that central.")
+        ca_pem = meta.get("central_ca_pem") or None
+        legacy = meta.get("central_ca_bundle") or None  # enrolled before the CA text was pinned
+        if ca_bundle:
+            given = _read_ca(ca_bundle)
+            if given != (ca_pem if ca_pem else _read_ca(legacy) if legacy else None):
+                raise NotPinnedCentral(f"{ca_bundle} is not the CA bundle this workstation trusted for its central "
+                                       f"at enrollment; the pinned one is used. To change the central's TLS trust, "
+                                       f"an admin enrolls the workstation again.")
+        return cls(pinned, meta["central_credential"], None if ca_pem else legacy, ca_pem=ca_pem)
+
+
+def _read_ca(path: str | Path) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as err:
+        raise SyncError(f"Cannot read the CA bundle {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise SyncError(f"{path} is not a PEM CA bundle.") from None
+
+
+def pinned_central_key(store: Store):
+    """The central's Ed25519 signing key pinned at enrollment: every answer must verify with it."""
+    text = store.meta().get("central_signing_key")
+    if not text:
+        raise NotEnrolled("This workstation does not know its central's signing key; an admin enrolls it with "
+                          "`tideover enroll`.")
+    try:
+        return answers.public_key(text)
+    except answers.UnsignedAnswer as err:
+        raise UnsignedAnswer(str(err)) from None
 
 
 @dataclass
@@ -89,7 +150,10 @@ class Retry:
 
 def http_client(link: Link, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {link.credential}"} if link.credential else {}
-    verify = ssl.create_default_context(cafile=link.ca_bundle) if link.ca_bundle else True
+    if link.ca_pem:
+        verify = ssl.create_default_context(cadata=link.ca_pem)
+    else:
+        verify = ssl.create_default_context(cafile=link.ca_bundle) if link.ca_bundle else True
     return httpx.Client(base_url=link.url.rstrip("/"), headers=headers, timeout=link.timeout,
                         transport=transport, verify=verify)
 
@@ -113,15 +177,43 @@ def _error_body(resp: httpx.Response) -> dict:
         return {}
 
 
-def call(client: httpx.Client, method: str, path: str, retry: Retry, **kw) -> httpx.Response:
-    """One request, retried on network errors, timeouts and 5xx; 2xx and 409 are returned, 4xx raised."""
+def check_signed(resp: httpx.Response, key, path: str, nonce: str) -> None:
+    """Raise UnsignedAnswer unless the central's pinned ``key`` signed this answer to this request."""
+    request = resp.request
+    query = request.url.query.decode("ascii")
+    target = f"{path}?{query}" if query else path
+    mine = answers.request_digest(request.content)
+    digest = resp.headers.get(answers.DIGEST_HEADER, "")
+    refused_unread = digest == answers.NOT_READ and 400 <= resp.status_code < 500 and resp.status_code != 409
+    try:
+        if digest != mine and not refused_unread:
+            raise answers.UnsignedAnswer("The answer is for another request.")
+        answers.verify_answer(key, resp.headers.get(answers.SIGNATURE_HEADER), resp.status_code, request.method,
+                              target, nonce, digest, resp.content)
+    except answers.UnsignedAnswer as err:
+        raise UnsignedAnswer(f"The answer from {resp.url.scheme}://{resp.url.netloc.decode()} to {request.method} "
+                             f"{path} is not signed by the central this workstation enrolled with ({err}) and was "
+                             f"not taken: nothing was marked synced and nothing was applied. Someone may be "
+                             f"intercepting the network; tell IT.") from None
+
+
+def call(client: httpx.Client, method: str, path: str, retry: Retry, *, answer_key=None, **kw) -> httpx.Response:
+    """One request, retried on network errors, timeouts and 5xx; 2xx and 409 are returned, 4xx raised.
+
+    With ``answer_key`` (the pinned central's key) each try carries a fresh nonce and the answer must be
+    signed for it (``check_signed``); an unsigned answer raises UnsignedAnswer and is not retried."""
     last = ""
     for attempt in range(retry.attempts):
+        nonce = answers.new_nonce()
+        if answer_key is not None:
+            kw["headers"] = {**(kw.get("headers") or {}), answers.NONCE_HEADER: nonce}
         try:
             resp = client.request(method, path, **kw)
         except httpx.TransportError as err:
             last = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
         else:
+            if answer_key is not None and (resp.status_code < 500 and resp.status_code != 429):
+                check_signed(resp, answer_key, path, nonce)
             if resp.status_code < 300 or resp.status_code == 409:
                 return resp
             body = _error_body(resp)
@@ -159,6 +251,7 @@ def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batc
     start = first = outbox.first_pending_seq(store)
     total = outbox.pending_count(store)
     key = outbox.signing_key(store)
+    central_key = pinned_central_key(store)
     limit, restarts = batch_size, 0
     window: deque = deque()
     with ThreadPoolExecutor(max_workers=max(1, in_flight), thread_name_prefix="tideover-push") as sender:
@@ -172,7 +265,8 @@ def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batc
                 left = max(0, total - (rows[-1].device_seq - first + 1))  # still pending after this batch
                 body = push_request_json(store.device_id, cp, [r.body for r in rows], left)
                 window.append((rows, sender.submit(call, client, "POST", "/v1/push", retry, content=body,
-                                                   headers={"Content-Type": "application/json"})))
+                                                   headers={"Content-Type": "application/json"},
+                                                   answer_key=central_key)))
                 start, limit = rows[-1].device_seq + 1, batch_size
             if not window:
                 break
@@ -224,9 +318,10 @@ def pull(store: Store, client: httpx.Client, *, retry: Retry | None = None) -> i
     """Apply the unit's events from other devices, page by page; the cursor is kept in store meta."""
     retry = retry or Retry()
     cursor = int(store.meta().get("pull_cursor", "0") or 0)
+    central_key = pinned_central_key(store)
     applied = 0
     while True:
-        resp = call(client, "GET", "/v1/pull", retry, params={"after": cursor})
+        resp = call(client, "GET", "/v1/pull", retry, params={"after": cursor}, answer_key=central_key)
         page = _decode(resp)
         if page["events"]:
             applied += store.ingest_remote(page["events"])
@@ -239,10 +334,21 @@ def pull(store: Store, client: httpx.Client, *, retry: Retry | None = None) -> i
 
 def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = None, retry: Retry | None = None,
          progress: Callable[[int, int], None] | None = None, batch_size: int = MAX_BATCH) -> dict:
-    """Push then pull; returns the summary the CLI prints (counts per result, pulled, pending left)."""
+    """Push then pull; returns the summary the CLI prints (counts per result, pulled, pending left).
+
+    Only with the central this workstation enrolled with: ``link.url`` must be the pinned URL."""
+    pinned = store.meta().get("central_url")
+    if not pinned:
+        raise NotEnrolled("This workstation is not enrolled with a central: run `tideover enroll "
+                          "--central URL --token TOKEN` (IT gives the token).")
+    if not same_url(link.url, pinned):
+        raise NotPinnedCentral(f"This workstation syncs only with the central it enrolled with ({pinned}), not "
+                               f"{link.url.rstrip('/')}; an admin enrolls it again to move it.")
     retry = retry or Retry()
     with http_client(link, transport) as client:
         report = push(store, client, retry=retry, batch_size=batch_size, progress=progress)
+        if report.highest_gapless_seq is not None:  # from a signed answer: where a bundle export starts
+            store.set_meta("central_held_seq", str(int(report.highest_gapless_seq)))
         pulled = pull(store, client, retry=retry) if report.refused is None else 0
     store.checkpoint("sync")
     now = store.clock.now_iso()

@@ -41,6 +41,7 @@ def list_users(store: Store) -> list[dict]:
 
 def status(store: Store) -> dict:
     """What IT and the banner need: counts, mode, identity of the workstation, last sync."""
+    from .enrollment import plain_http_warning
     from .patients import census_age_seconds
 
     counts = store.query("SELECT (SELECT count(*) FROM events) AS events,"
@@ -53,7 +54,9 @@ def status(store: Store) -> dict:
             "pending_sync": store.pending_count(), "quarantined": counts["quarantined"], "tasks": counts["tasks"],
             "needs_review": counts["needs_review"], "last_sync": meta.get("last_sync"),
             "central_url": meta.get("central_url"), "census_age_s": census_age_seconds(store),
-            "chain_head": store.head.device_seq, "user": store.actor.user_id, "role": store.actor.role}
+            "chain_head": store.head.device_seq, "user": store.actor.user_id, "role": store.actor.role,
+            "central_plain_http": plain_http_warning(meta) is not None,
+            "warnings": [w for w in (plain_http_warning(meta),) if w]}
 
 
 def export_audit(store: Store, out: TextIO) -> int:

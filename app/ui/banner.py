@@ -110,11 +110,14 @@ class Banner(QFrame):
         self.held_back.setCursor(Qt.CursorShape.PointingHandCursor)
         self.held_back.clicked.connect(self.held_back_requested)
         self.census = named(QLabel(""), "Census age")
+        self.plain_http = named(QLabel("⚠ Unencrypted link"), "Warning: the link to the central is not encrypted")
+        self.plain_http.setObjectName("plainHttpWarning")
         self.lock_button = named(QPushButton("Lock (Ctrl+L)"), "Lock the workstation")
         row.addWidget(self.mode)
         row.addWidget(self.who)
         row.addStretch(1)
-        for w in (self.central, self.pending, self.held_back, self.last_sync, self.census, self.lock_button):
+        for w in (self.central, self.plain_http, self.pending, self.held_back, self.last_sync, self.census,
+                  self.lock_button):
             row.addWidget(w)
         self._status_widgets = (self.central, self.pending, self.last_sync, self.census, self.lock_button)
         self.show_locked(training=False)
@@ -133,7 +136,7 @@ class Banner(QFrame):
         self._set_mode("training" if training else "locked")
         self.mode.setText("TRAINING · LOCKED" if training else "LOCKED")
         self.who.setText("Nobody signed in")
-        for w in (*self._status_widgets, self.held_back):
+        for w in (*self._status_widgets, self.held_back, self.plain_http):
             w.hide()
 
     def show_status(self, identity: dict, status: dict, now: datetime | None = None, link=None) -> None:
@@ -159,6 +162,9 @@ class Banner(QFrame):
         self.held_back.setText(f"⚠ {len(held)} held back")
         self.held_back.setToolTip(held_back_text(held) if held else "")
         self.held_back.setVisible(bool(held))
+        plain = bool(status.get("central_plain_http"))
+        self.plain_http.setToolTip(next(iter(status.get("warnings") or []), "") if plain else "")
+        self.plain_http.setVisible(plain)
         if identity.get("mode") == "training":  # practice never syncs: counts would only confuse
             self.central.setText("Practice only: nothing leaves this store")
             self.pending.hide()

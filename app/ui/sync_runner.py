@@ -10,6 +10,7 @@ never waits behind it. Failures become banner state, never popups.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,7 +61,7 @@ def read_link(store) -> tuple[sync_service.Link | None, list[dict]]:
 
 def sync_once(store, link: sync_service.Link) -> dict:
     """One push-then-pull with a short timeout and a single try: the runner's timer is the retry loop."""
-    link = sync_service.Link(link.url, link.credential, link.ca_bundle, REQUEST_TIMEOUT_S)
+    link = dataclasses.replace(link, timeout=REQUEST_TIMEOUT_S)
     summary = sync_service.sync(store, link, retry=sync_service.Retry(attempts=1))
     summary["held_back"] = outbox.held_back(store)
     return summary
@@ -70,7 +71,7 @@ def probe(link: sync_service.Link) -> None:
     """Raise CentralUnreachable unless the central answers its health check (no credential, no store)."""
     import httpx
 
-    bare = sync_service.Link(link.url, None, link.ca_bundle, PROBE_TIMEOUT_S)
+    bare = dataclasses.replace(link, credential=None, timeout=PROBE_TIMEOUT_S)
     try:
         with sync_service.http_client(bare) as client:
             client.get("/healthz").raise_for_status()

@@ -21,6 +21,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from sync.answers import (
+    DIGEST_HEADER,
+    NONCE_HEADER,
+    NOT_READ,
+    SIGNATURE_HEADER,
+    request_digest,
+    sign_answer,
+    valid_nonce,
+)
 from sync.clock import Clock
 from sync.events import describe_validation
 from sync.protocol import (
@@ -47,6 +56,7 @@ from .metrics import CONTENT_TYPE, CentralMetrics
 from .queries import PULL_LIMIT, pull_page
 from .ratelimit import ENROLL_RATE, ENROLL_RATE_GLOBAL, EnrollLimiter
 
+EMPTY_DIGEST = request_digest(b"")
 _ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 409, 413, 422, 429, 503)}
 ENV_METRICS_TOKEN = "TIDEOVER_METRICS_TOKEN"
 ENV_DOCS = "TIDEOVER_CENTRAL_DOCS"
@@ -86,7 +96,27 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise Refused(413, TOO_LARGE, f"The request is larger than {limit} bytes; send smaller batches.")
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    request.state.body_digest = request_digest(body)  # what the signed answer is bound to
+    return body
+
+
+def answer_target(request: Request) -> str:
+    """The API path and raw query of a request as the central received them (without a proxy's root path)."""
+    path, root = request.scope.get("path", ""), request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    query = request.scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+def signed_answer(request: Request, key, body: bytes, status: int = 200) -> Response:
+    """``body`` as the answer to ``request``, signed with the central's key (see sync/answers.py)."""
+    nonce = valid_nonce(request.headers.get(NONCE_HEADER))
+    digest = getattr(request.state, "body_digest", NOT_READ)
+    signature = sign_answer(key, status, request.method, answer_target(request), nonce, digest, body)
+    return Response(body, status_code=status, media_type="application/json",
+                    headers={DIGEST_HEADER: digest, SIGNATURE_HEADER: signature})
 
 
 def decode_json(raw: bytes):
@@ -149,21 +179,24 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
                   openapi_url="/openapi.json" if docs else None)
     app.state.db, app.state.metrics = db, metrics
 
+    def answer(request: Request, body: dict | bytes, status: int = 200) -> Response:
+        return signed_answer(request, keys.signing_private,
+                             body if isinstance(body, bytes) else orjson.dumps(body), status)
+
     @app.exception_handler(Refused)
-    async def _refused(_request, err: Refused):
-        return JSONResponse(err.body(), status_code=err.status)
+    async def _refused(request, err: Refused):
+        return answer(request, err.body(), err.status)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request, err: RequestValidationError):
+    async def _invalid(request, err: RequestValidationError):
         first = err.errors()[0] if err.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return JSONResponse({"error": INVALID_REQUEST, "detail": f"{where}: {first.get('msg', 'invalid')}"},
-                            status_code=422)
+        return answer(request, {"error": INVALID_REQUEST, "detail": f"{where}: {first.get('msg', 'invalid')}"}, 422)
 
     @app.exception_handler(sa.exc.OperationalError)
-    async def _db_down(_request, _err):
-        return JSONResponse({"error": "unavailable", "detail": "The central database is unavailable; retry."},
-                            status_code=503)
+    async def _db_down(request, _err):
+        return answer(request, {"error": "unavailable", "detail": "The central database is unavailable; retry."},
+                      503)
 
     @app.post("/v1/enroll", response_model=EnrollResponse, responses=_ERRORS, openapi_extra=_body_doc(EnrollRequest))
     async def enroll_device(request: Request):
@@ -179,8 +212,8 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
             req = EnrollRequest.model_validate(decode_json(raw))
         except ValidationError as err:
             raise Refused(422, INVALID_REQUEST, describe_validation(err).removeprefix("Invalid event: ")) from None
-        answer = await run_in_threadpool(trust.enroll, db, req, keys, clock, by=f"token from {address}")
-        return JSONResponse(answer.model_dump())
+        enrolled = await run_in_threadpool(trust.enroll, db, req, keys, clock, by=f"token from {address}")
+        return JSONResponse(enrolled.model_dump())
 
     @app.post("/v1/push", response_model=PushResponse, responses=_ERRORS, openapi_extra=_body_doc(PushRequest))
     async def push(request: Request, authorization: Annotated[str | None, Header()] = None):
@@ -194,16 +227,18 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
             metrics.refused.labels(err.code).inc()
             raise
         metrics.count(outcome.counts)
+        reply = answer(request, orjson.dumps(outcome.response()))
         metrics.push_seconds.observe(time.perf_counter() - started)
-        return Response(orjson.dumps(outcome.response()), media_type="application/json")
+        return reply
 
     @app.get("/v1/pull", response_model=PullResponse, responses=_ERRORS)
-    def pull(after: Annotated[int, Query(ge=0, le=2 ** 62)] = 0,
+    def pull(request: Request, after: Annotated[int, Query(ge=0, le=2 ** 62)] = 0,
              limit: Annotated[int, Query(ge=1, le=PULL_LIMIT)] = PULL_LIMIT,
              authorization: Annotated[str | None, Header()] = None):
         """The unit's shared events from other devices after the cursor ``after``."""
+        request.state.body_digest = EMPTY_DIGEST
         device = trust.authenticate(db, authorization)
-        return Response(pull_page(db, device, after, limit), media_type="application/json")
+        return answer(request, pull_page(db, device, after, limit))
 
     @app.get("/v1/central-keys", response_model=CentralKeys)
     def central_keys():

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 
+import httpx
 import sqlalchemy as sa
 
 from app.services import enrollment
@@ -173,3 +174,16 @@ class ThreadServer:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(10)
+
+
+class Redirect(httpx.HTTPTransport):
+    """Sends every request to another loopback port, whatever URL the workstation asked for: a load
+    balancer in front of several servers, or an attacker answering on the workstation's central URL."""
+
+    def __init__(self, port: int):
+        super().__init__()
+        self.port = port
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(host="127.0.0.1", port=self.port)
+        return super().handle_request(request)

@@ -6,7 +6,7 @@ import json
 import threading
 
 import httpx
-from central_helpers import FakeDevice, ThreadServer, capture, enroll_store, held_event_ids
+from central_helpers import FakeDevice, Redirect, ThreadServer, capture, enroll_store, held_event_ids
 
 from app.services import sync as sync_service
 from app.services import tasks as ts
@@ -15,7 +15,9 @@ from sync.central.queries import list_conflicts
 
 
 def sync(store, url=None):
-    return sync_service.sync(store, sync_service.Link.from_store(store, url))
+    """Sync with the pinned central; ``url``: through that server of it (as a load balancer would send it)."""
+    transport = Redirect(int(url.rsplit(":", 1)[1])) if url else None
+    return sync_service.sync(store, sync_service.Link.from_store(store), transport=transport)
 
 
 def task_row(store, task_id):
@@ -74,7 +76,8 @@ def test_two_servers_on_one_database_take_concurrent_pushes_exactly_once(central
             own |= {r["event_id"] for r in store.query("SELECT event_id FROM events WHERE device_id = ?",
                                                         [store.device_id])}
         assert len(held) == len(set(held)) and set(held) == own
-        # Each pulls through the other server and sees the other workstations' tasks.
+        # Each pulls through the other server (its answers signed with the same central key) and sees the
+        # other workstations' tasks.
         for i, store in enumerate(stores):
             sync(store, servers[(i + 1) % 2])
         for store in stores:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -120,16 +121,18 @@ def test_sync_without_enrollment_is_a_clear_error(make_store, monkeypatch, capsy
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_unreachable_central_keeps_the_outbox(make_store, central_db):
-    from central_helpers import free_port
+def test_unreachable_central_keeps_the_outbox(make_store, central):
+    from central_helpers import Redirect, free_port
 
+    url, db = central
     a = make_store("a")
+    enroll_store(a, url, db)
     capture(a)
     pending = outbox.pending_count(a)
-    link = sync_service.Link(f"http://127.0.0.1:{free_port()}", "x.y", timeout=2)
+    link = dataclasses.replace(sync_service.Link.from_store(a), timeout=2)
     retry = sync_service.Retry(attempts=3, sleep=lambda s: None)
     with pytest.raises(sync_service.CentralUnreachable, match="did not answer after 3 tries"):
-        sync_service.sync(a, link, retry=retry)
+        sync_service.sync(a, link, retry=retry, transport=Redirect(free_port()))  # nothing listens there
     assert outbox.pending_count(a) == pending
 
 

@@ -69,6 +69,13 @@ def test_enroll_and_sync_over_https_with_a_ca_bundle(tls_files, central_db, make
         with pytest.raises(sync_service.CentralUnreachable, match="CERTIFICATE_VERIFY_FAILED|certificate"):
             enrollment.enroll(store, url, token, retry=sync_service.Retry(attempts=1))
         enrollment.enroll(store, url, token, ca_bundle=tls_files["ca"])
+        # The CA is pinned in the encrypted store, not trusted from the file: replacing the file changes
+        # nothing, and no other CA bundle can be handed to sync.
+        pinned = tls_files["ca"].read_text()
+        tls_files["ca"].write_text(tls_files["cert"].read_text())
+        with pytest.raises(sync_service.NotPinnedCentral, match="not the CA bundle this workstation trusted"):
+            sync_service.Link.from_store(store, ca_bundle=str(tls_files["ca"]))
+        assert sync_service.Link.from_store(store).ca_pem == pinned
         capture(store)
         summary = sync_service.sync(store, sync_service.Link.from_store(store))
         assert summary["pending"] == 0 and summary["results"]["accepted"] == summary["pushed"] > 0

@@ -227,3 +227,25 @@ def test_the_banner_tells_unreachable_from_refused():
 
 def test_unreachable_backs_off_to_four_times_the_period():
     assert [next_delay_ms(n, 30_000) for n in range(5)] == [30_000, 60_000, 120_000, 120_000, 120_000]
+
+
+def test_a_plain_http_central_is_warned_on_the_banner(qtbot):
+    from app.services.enrollment import plain_http_warning
+
+    banner = Banner()
+    qtbot.addWidget(banner)
+    banner.show()
+    nurse = {"name": "Nina Okafor", "role": "nurse", "mode": "downtime"}
+    lan = {"central_url": "http://central.ward7.test:8470"}
+    warning = plain_http_warning(lan)
+    banner.show_status(nurse, {"unit_id": "ward-7", "pending_sync": 0, **lan, "central_plain_http": True,
+                               "warnings": [warning]})
+    assert banner.plain_http.isVisible() and banner.plain_http.text() == "⚠ Unencrypted link"
+    assert banner.plain_http.toolTip() == warning and "plain HTTP" in warning
+    loopback = {"central_url": "http://127.0.0.1:8470"}
+    assert plain_http_warning(loopback) is None
+    banner.show_status(nurse, {"unit_id": "ward-7", "pending_sync": 0, **loopback, "central_plain_http": False,
+                               "warnings": []})
+    assert not banner.plain_http.isVisible()
+    banner.show_locked(training=False)
+    assert not banner.plain_http.isVisible()

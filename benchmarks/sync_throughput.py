@@ -1,13 +1,15 @@
 """Sync throughput: a workstation's outbox to the central and acknowledged, over real HTTP on loopback.
 
-    python -P benchmarks/sync.py --events 100000 --backend sqlite --json
-    python -P benchmarks/sync.py --events 100000 --backend postgresql --json
+    python benchmarks/sync_throughput.py --events 100000 --backend sqlite --json
+    python benchmarks/sync_throughput.py --events 100000 --backend postgresql --json
 
-(``-P`` keeps this folder off sys.path, or ``import sync`` would load this script.)
+(Named so that it does not shadow the ``sync`` package when run as a script; it was ``sync.py``,
+which needed ``python -P``.)
 
 Prints one JSON object:
 - ``sync_per_s``: events pushed from the outbox, checked and stored by the central
-  (``tideover-central serve`` in its own process) and marked synced from its answers;
+  (``tideover-central serve`` in its own process) and marked synced from its answers, each answer
+  signed by the central and verified by the workstation against the key pinned at enrollment;
 - ``raw_ingest_per_s``: the same events bulk-inserted in process into the same backend and schema
   with INSERT ... ON CONFLICT DO NOTHING in batches of 1,000 (no checks), in the same run;
 - ``ratio`` = sync_per_s / raw_ingest_per_s;
