@@ -31,6 +31,16 @@ class ChainBroken(TideoverError):
         self.event_id = event_id
 
 
+class NotGranted(TideoverError):
+    """An event whose actor holds no such role on its device, or a role grant that does not verify."""
+
+    kind = "not_granted"
+
+    def __init__(self, message: str, *, reason: str = "", device_seq: int = 0, event_id: str = ""):
+        super().__init__(message)
+        self.reason, self.device_seq, self.event_id = reason, device_seq, event_id
+
+
 class BadSignature(TideoverError):
     """A checkpoint signature does not verify with the device's public key."""
 

@@ -6,9 +6,9 @@ workflow's Questionnaire by ``forms.validate_answers`` where the event is made).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 Priority = Literal["routine", "urgent", "asap", "stat"]
 Status = Literal["draft", "requested", "received", "accepted", "rejected", "ready", "cancelled", "in-progress",
@@ -18,6 +18,21 @@ Role = Literal["nurse", "unit_coordinator", "super_user", "admin"]
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _AbsentWhenNone(Payload):
+    """A payload whose newer optional fields are left out when unset, so events made before those
+    fields existed keep exactly their canonical form (and hash)."""
+
+    _absent_when_none: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _leave_out_none(self, handler):
+        out = handler(self)
+        for name in self._absent_when_none:
+            if out.get(name, 0) is None:
+                del out[name]
+        return out
 
 
 class TaskCreated(Payload):
@@ -80,10 +95,45 @@ class ConflictResolved(Payload):
     note: str | None = None
 
 
-class UserAdded(Payload):
+_KEY = Field(default=None, min_length=40, max_length=60, pattern=r"^[A-Za-z0-9+/]+=*$")
+_SIGNATURE = Field(default=None, min_length=80, max_length=100, pattern=r"^[A-Za-z0-9+/]+=*$")
+
+
+class UserAdded(_AbsentWhenNone):
+    """A role grant: the user's public key, signed by the granting admin (see sync/grants.py).
+    Stores made before user keys hold these without the last three fields."""
+
+    _absent_when_none = ("public_key", "granted_by", "signature")
     user_id: str = Field(min_length=1, max_length=64)
     display_name: str = Field(min_length=1, max_length=120)
     role: Role
+    public_key: str | None = _KEY
+    granted_by: str | None = Field(default=None, min_length=1, max_length=64)
+    signature: str | None = _SIGNATURE
+
+
+class UserRoleChanged(Payload):
+    """A new role for a user, granted and signed like ``user.added``."""
+
+    user_id: str = Field(min_length=1, max_length=64)
+    display_name: str = Field(min_length=1, max_length=120)
+    role: Role
+    public_key: str = Field(min_length=40, max_length=60, pattern=r"^[A-Za-z0-9+/]+=*$")
+    granted_by: str = Field(min_length=1, max_length=64)
+    signature: str = Field(min_length=80, max_length=100, pattern=r"^[A-Za-z0-9+/]+=*$")
+
+
+class UserKeyBound(Payload):
+    """A user of a store made before user keys binds their new key (once; see sync/grants.py)."""
+
+    user_id: str = Field(min_length=1, max_length=64)
+    public_key: str = Field(min_length=40, max_length=60, pattern=r"^[A-Za-z0-9+/]+=*$")
+
+
+class DeviceGrantsSealed(Payload):
+    """From here on this device's grants must be signed (a store made before user keys, upgraded)."""
+
+    users: list[str] = []
 
 
 class UserStatusChanged(Payload):
@@ -92,10 +142,20 @@ class UserStatusChanged(Payload):
     reason: str | None = None
 
 
-class DeviceInitialized(Payload):
+class FirstAdmin(Payload):
+    """The first admin's user id and public key, signed by the device key."""
+
+    user_id: str = Field(min_length=1, max_length=64)
+    public_key: str = Field(min_length=40, max_length=60, pattern=r"^[A-Za-z0-9+/]+=*$")
+    signature: str = Field(min_length=80, max_length=100, pattern=r"^[A-Za-z0-9+/]+=*$")
+
+
+class DeviceInitialized(_AbsentWhenNone):
+    _absent_when_none = ("first_admin",)
     public_key: str
     recovery_wrapped: bool = False
     settings: dict = {}
+    first_admin: FirstAdmin | None = None
 
 
 class AccessSignIn(Payload):
@@ -138,7 +198,10 @@ PAYLOADS: dict[str, type[Payload]] = {
     "conflict.resolved": ConflictResolved,
     "user.added": UserAdded,
     "user.status_changed": UserStatusChanged,
+    "user.role_changed": UserRoleChanged,
+    "user.key_bound": UserKeyBound,
     "device.initialized": DeviceInitialized,
+    "device.grants_sealed": DeviceGrantsSealed,
     "access.sign_in": AccessSignIn,
     "access.unlock_failed": AccessUnlockFailed,
     "access.locked": AccessLocked,

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 def exit_code(err: TideoverError) -> int:
     if err.kind in ("wrong_password", "account_locked", "too_soon", "not_permitted"):
         return EXIT_AUTH
-    if err.kind in ("chain_broken", "bad_signature", "wrong_store"):
+    if err.kind in ("chain_broken", "bad_signature", "wrong_store", "not_granted"):
         return EXIT_AUDIT
     return EXIT_REFUSED
 

@@ -15,7 +15,7 @@ from .common import print_json
 def register(sub) -> None:
     au = sub.add_parser("audit", help="the audit trail: verify, export, review").add_subparsers(
         dest="audit_cmd", required=True)
-    p = au.add_parser("verify", help="re-check every event's hash chain and the signed checkpoint",
+    p = au.add_parser("verify", help="re-check every event's hash chain, the signed checkpoint and every role grant",
                       description="Exit 0 with the count of events checked, or 4 naming the first bad event.")
     p.set_defaults(run=cmd_verify)
     p = au.add_parser("export", help="export every event (super-user, admin)")

@@ -38,6 +38,10 @@ def register(sub) -> None:
     p.add_argument("--role", required=True, choices=ws.ROLES)
     p.add_argument("--display-name")
     p.set_defaults(run=cmd_user_add)
+    p = user.add_parser("role", help="give a user another role (admin only; signed with your own key)")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=ws.ROLES)
+    p.set_defaults(run=cmd_user_role)
     p = user.add_parser("unlock", help="unlock an account locked by failed unlocks (admin only)")
     p.add_argument("name")
     p.set_defaults(run=cmd_user_unlock)
@@ -88,6 +92,12 @@ def cmd_user_add(args, ctx) -> int:
     password = secret("TIDEOVER_NEW_PASSWORD", f"New password for {args.name}: ")
     ws.add_user(store, args.name, args.role, password, args.display_name)
     print(f"Added {args.role.replace('_', ' ')} {args.name}.")
+    return 0
+
+
+def cmd_user_role(args, ctx) -> int:
+    ctx.store().change_role(args.name, args.role)
+    print(f"{args.name} is now {args.role.replace('_', ' ')}.")
     return 0
 
 

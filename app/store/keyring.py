@@ -6,6 +6,8 @@ failed-unlock counters that must work while the database is still closed.
 
 - Per user: Argon2id (memory-hard) turns the password into a key-encryption key, which opens an
   AES-256-GCM wrap of the data key. The wrap's associated data binds it to the site and user.
+  The same key-encryption key wraps the user's own Ed25519 signing key (role grants, see
+  sync/grants.py), under other associated data; its public half is kept beside it.
 - Recovery: the data key sealed to the site's X25519 recovery public key (ephemeral X25519,
   HKDF-SHA256, AES-256-GCM), so IT can recover a workstation whose users are all gone.
 - Failed unlocks are counted per user, slowed by a growing delay, and lock the account at the
@@ -26,6 +28,7 @@ from pathlib import Path
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -63,6 +66,10 @@ class UserKey:
     failed_count: int = 0
     not_before: float = 0.0
     locked: bool = False
+    # The user's Ed25519 signing key, wrapped like the data key (empty in keyrings made before).
+    sign_nonce: str = ""
+    sign_wrapped: str = ""
+    sign_public: str = ""
 
 
 @dataclass
@@ -81,15 +88,31 @@ class Keyring:
     def _aad(self, user_id: str) -> bytes:
         return f"tideover-keyring|{self.site_id}|{self.device_id}|{user_id}".encode()
 
-    def add_user(self, user_id: str, password: str, data_key: bytes, kdf: dict | None = None) -> None:
+    def add_user(self, user_id: str, password: str, data_key: bytes, kdf: dict | None = None,
+                 signing_key: Ed25519PrivateKey | None = None) -> None:
         kdf = dict(kdf or KDF_PARAMS)
         salt, nonce = os.urandom(16), os.urandom(12)
         kek = derive_kek(password, salt, kdf)
         wrapped = AESGCM(kek).encrypt(nonce, data_key, self._aad(user_id))
         self.users[user_id] = UserKey(user_id, _b64(salt), kdf, _b64(nonce), _b64(wrapped))
+        if signing_key is not None:
+            self._wrap_signing_key(self.users[user_id], kek, signing_key)
+
+    def _wrap_signing_key(self, uk: UserKey, kek: bytes, signing_key: Ed25519PrivateKey) -> None:
+        raw = signing_key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                        serialization.NoEncryption())
+        nonce = os.urandom(12)
+        uk.sign_nonce = _b64(nonce)
+        uk.sign_wrapped = _b64(AESGCM(kek).encrypt(nonce, raw, self._aad(uk.user_id) + b"|signing"))
+        uk.sign_public = _b64(signing_key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                                    serialization.PublicFormat.Raw))
 
     def unwrap(self, user_id: str, password: str) -> bytes:
         """The data key, or WrongPassword. Counting and throttling is the caller's job."""
+        return self.unwrap_user(user_id, password)[0]
+
+    def unwrap_user(self, user_id: str, password: str) -> tuple[bytes, Ed25519PrivateKey | None]:
+        """The data key and the user's signing key (None in a keyring made before user keys)."""
         uk = self.users.get(user_id)
         if uk is None:
             # Spend the same work as for a real user, so timing does not tell which accounts exist.
@@ -97,9 +120,28 @@ class Keyring:
             raise WrongPassword("Unknown user or wrong password.")
         kek = derive_kek(password, _unb64(uk.salt), uk.kdf)
         try:
-            return AESGCM(kek).decrypt(_unb64(uk.nonce), _unb64(uk.wrapped), self._aad(user_id))
+            data_key = AESGCM(kek).decrypt(_unb64(uk.nonce), _unb64(uk.wrapped), self._aad(user_id))
         except InvalidTag:
             raise WrongPassword("Unknown user or wrong password.") from None
+        if not uk.sign_wrapped:
+            return data_key, None
+        try:
+            raw = AESGCM(kek).decrypt(_unb64(uk.sign_nonce), _unb64(uk.sign_wrapped),
+                                      self._aad(user_id) + b"|signing")
+        except InvalidTag:
+            raise WrongStore(f"The signing key of '{user_id}' in the keyring is damaged; restore keyring.json "
+                             f"from backup.") from None
+        return data_key, Ed25519PrivateKey.from_private_bytes(raw)
+
+    def add_signing_key(self, user_id: str, password: str, signing_key: Ed25519PrivateKey) -> None:
+        """Wrap a signing key for a user of a keyring made before user keys (password checked)."""
+        uk = self.users[user_id]
+        kek = derive_kek(password, _unb64(uk.salt), uk.kdf)
+        try:
+            AESGCM(kek).decrypt(_unb64(uk.nonce), _unb64(uk.wrapped), self._aad(user_id))
+        except InvalidTag:
+            raise WrongPassword("Unknown user or wrong password.") from None
+        self._wrap_signing_key(uk, kek, signing_key)
 
     def seal_to_recovery(self, data_key: bytes, recovery_public_pem: bytes) -> None:
         try:

@@ -144,3 +144,11 @@ def checkpoints_append_only(db: sqlite_utils.Database) -> None:
     CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
         BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
     """)
+
+
+@migration(3)
+def trust_events_index(db: sqlite_utils.Database) -> None:
+    # Role grants are read at every unlock and grant (sync/grants.py): a small index finds them.
+    db.execute("CREATE INDEX events_trust ON events (device_id, device_seq) WHERE type IN "
+               "('device.initialized', 'user.added', 'user.role_changed', 'user.key_bound', "
+               "'device.grants_sealed')")

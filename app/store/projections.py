@@ -110,6 +110,10 @@ class Projector:
             self.db.execute("INSERT OR REPLACE INTO users (user_id, display_name, role, active, added_at)"
                             " VALUES (?, ?, ?, 1, ?)",
                             [p["user_id"], p["display_name"], p["role"], body["recorded_at"]])
+        elif kind == "user.role_changed":
+            p = body["payload"]
+            self.db.execute("UPDATE users SET role = ?, display_name = ? WHERE user_id = ?",
+                            [p["role"], p["display_name"], p["user_id"]])
         elif kind == "user.status_changed":
             p = body["payload"]
             self.db.execute("UPDATE users SET active = ? WHERE user_id = ?", [int(p["active"]), p["user_id"]])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import orjson
 import sqlite_utils
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from sync.canonical import GENESIS_HASH, canonical_json
@@ -29,7 +30,7 @@ from sync.checkpoint import (
     sign_checkpoint,
 )
 from sync.clock import Clock
-from sync.errors import ChainBroken
+from sync.errors import ChainBroken, NotGranted
 from sync.events import (
     ID_PATTERN,
     Actor,
@@ -39,6 +40,14 @@ from sync.events import (
     seal,
     verify_chain,
     verify_fragments,
+)
+from sync.grants import (
+    DEVICE_SIGNER,
+    TRUST_TYPES,
+    GrantBook,
+    first_admin_text,
+    grant_text,
+    sign,
 )
 
 from .database import DB_NAME, KEYRING_NAME, open_encrypted, store_errors, transaction
@@ -77,9 +86,11 @@ class Store:
     """An unlocked workstation store, signed in as ``actor``. Not thread-safe: one worker uses it."""
 
     def __init__(self, data_dir: Path, db: sqlite_utils.Database, keyring: Keyring, actor: Actor,
-                 clock: Clock, data_key: bytes):
+                 clock: Clock, data_key: bytes, user_key: Ed25519PrivateKey | None = None):
         self.data_dir, self.db, self.keyring, self.actor, self.clock = data_dir, db, keyring, actor, clock
         self._data_key = data_key  # kept to wrap the key for users added in this session
+        self._user_key = user_key  # the signed-in user's own key: signs the role grants they make
+        self._vouching = False  # set only while site recovery records a grant vouched by the device key
         meta = self.meta()
         self.site_id, self.unit_id, self.device_id = meta["site_id"], meta["unit_id"], meta["device_id"]
         self.settings = {**DEFAULT_SETTINGS, **json.loads(meta.get("settings", "{}"))}
@@ -122,7 +133,8 @@ class Store:
         keyring = Keyring(site_id, unit_id, device_id,
                           policy={"lockout_limit": int(settings["lockout_limit"]),
                                   "min_password_length": int(settings["min_password_length"])})
-        keyring.add_user(admin_id, password, data_key)
+        admin_key = new_signing_key()
+        keyring.add_user(admin_id, password, data_key, signing_key=admin_key)
         keyring.add_user(BREAK_GLASS_ID, break_glass, data_key)
         if recovery_public_pem:
             keyring.seal_to_recovery(data_key, recovery_public_pem)
@@ -135,11 +147,16 @@ class Store:
                     ("site_id", site_id), ("unit_id", unit_id), ("device_id", device_id),
                     ("signing_key", private_key_bytes(key).hex()), ("settings", json.dumps(settings)),
                     ("created_at", clock.now_iso())])
-            store = cls(data_dir, db, keyring, admin, clock, data_key)
+            store = cls(data_dir, db, keyring, admin, clock, data_key, user_key=admin_key)
+            # The device key vouches for the first admin's key; the admin then grants themselves with it.
+            admin_public = public_key_text(admin_key)
+            first_admin = {"user_id": admin_id, "public_key": admin_public,
+                           "signature": sign(key, first_admin_text(device_id, admin_id, admin_public))}
             store.record("device.initialized", {"public_key": public_key_text(key),
                                                 "recovery_wrapped": bool(recovery_public_pem),
-                                                "settings": settings}, actor=SYSTEM_ACTOR)
-            store.record("user.added", {"user_id": admin_id, "display_name": admin_name, "role": "admin"})
+                                                "settings": settings, "first_admin": first_admin},
+                         actor=SYSTEM_ACTOR)
+            store._grant("user.added", admin_id, admin_name, "admin", admin_public)
             # The keyring last: until it exists there is no store, and a failed init can run again.
             keyring.save(data_dir / KEYRING_NAME)
         except BaseException:
@@ -160,15 +177,16 @@ class Store:
                                "a reason.")
         with keyring_lock(data_dir) if data_dir.exists() else _no_store(data_dir):
             keyring = _load_keyring(data_dir)
-            data_key = _unwrap_counted(data_dir, keyring, user_id, password, clock)
+            data_key, user_key = _unwrap_counted(data_dir, keyring, user_id, password, clock)
         db = _open_db(data_dir, keyring, data_key)
         try:
-            actor = _actor_for(db, user_id)
+            actor = _actor_for(db, keyring.device_id, user_id)
         except BaseException:
             db.conn.close()
             raise
-        store = cls(data_dir, db, keyring, actor, clock, data_key)
+        store = cls(data_dir, db, keyring, actor, clock, data_key, user_key=user_key)
         store._record_pending_failures()
+        store._upgrade_grants(password)
         store.record("access.sign_in", {"method": "password"})
         return store
 
@@ -184,7 +202,7 @@ class Store:
         data_dir = Path(data_dir)
         with keyring_lock(data_dir) if data_dir.exists() else _no_store(data_dir):
             keyring = _load_keyring(data_dir)
-            data_key = _unwrap_counted(data_dir, keyring, BREAK_GLASS_ID, code, clock)
+            data_key, _no_key = _unwrap_counted(data_dir, keyring, BREAK_GLASS_ID, code, clock)
         db = _open_db(data_dir, keyring, data_key)
         actor = Actor(user_id=BREAK_GLASS_ID, display_name=f"Break-glass: {user_name.strip()}"[:120],
                       role="nurse")
@@ -206,10 +224,15 @@ class Store:
         if new_admin_id in keyring.users:
             raise StoreError(f"There is already a user '{new_admin_id}'; choose a new admin id.")
         db = _open_db(Path(data_dir), keyring, data_key)
-        keyring = _update_keyring(Path(data_dir), lambda kr: kr.add_user(new_admin_id, new_password, data_key))
+        admin_key = new_signing_key()
+        keyring = _update_keyring(Path(data_dir), lambda kr: kr.add_user(new_admin_id, new_password, data_key,
+                                                                          signing_key=admin_key))
         store = cls(Path(data_dir), db, keyring, Actor(**SYSTEM_ACTOR), clock, data_key)
-        store.record("user.added", {"user_id": new_admin_id, "display_name": new_admin_name, "role": "admin"})
+        # No admin is left to sign the grant: the device key vouches for it (see docs: Trust model).
+        store._grant("user.added", new_admin_id, new_admin_name, "admin", public_key_text(admin_key),
+                     by_device=True)
         store.actor = Actor(user_id=new_admin_id, display_name=new_admin_name, role="admin")
+        store._user_key = admin_key
         store.record("access.sign_in", {"method": "password", "reason": "site recovery key"})
         return store
 
@@ -231,10 +254,65 @@ class Store:
             raise StoreError(f"There is already a user '{user_id}'.")
         check_new_password(password, min_length=int(self.settings["min_password_length"]),
                            context=(user_id, display_name, self.site_id, self.unit_id))
-        data_key = self._data_key
+        self._require_signing_key()
+        data_key, key = self._data_key, new_signing_key()
         # The key first: a user recorded without a key could never sign in nor be added again.
-        self.keyring = _update_keyring(self.data_dir, lambda kr: kr.add_user(user_id, password, data_key))
-        self.record("user.added", {"user_id": user_id, "display_name": display_name, "role": role})
+        self.keyring = _update_keyring(self.data_dir, lambda kr: kr.add_user(user_id, password, data_key,
+                                                                             signing_key=key))
+        self._grant("user.added", user_id, display_name, role, public_key_text(key))
+
+    def change_role(self, user_id: str, role: str) -> None:
+        """Give a user another role (admin only), as a grant signed with the admin's own key."""
+        self.require_role("admin")
+        self._require_signing_key()
+        held = self.grant_book().users.get(user_id)
+        row = self.db.execute("SELECT display_name FROM users WHERE user_id = ?", [user_id]).fetchone()
+        if held is None or row is None:
+            raise StoreError(f"There is no user '{user_id}'.")
+        if held[1] is None:
+            raise StoreError(f"'{user_id}' has no signing key yet: they sign in once, then their role can change.")
+        if held[0] == role:
+            raise StoreError(f"'{user_id}' is a {role.replace('_', ' ')} already.")
+        self._grant("user.role_changed", user_id, row[0], role, held[1])
+
+    def _require_signing_key(self) -> None:
+        if self._user_key is None:
+            raise NotPermitted("Your account has no signing key on this workstation, so it cannot grant roles; "
+                               "sign out and sign in again with your password.")
+
+    def _grant(self, type_: str, user_id: str, display_name: str, role: str, public_key: str, *,
+               by_device: bool = False) -> Event:
+        """Record a role grant signed by the signed-in admin's key (or, for site recovery, the device's)."""
+        event_id = new_id()
+        payload = {"user_id": user_id, "display_name": display_name, "role": role, "public_key": public_key,
+                   "granted_by": DEVICE_SIGNER if by_device else self.actor.user_id}
+        key = self._signing_key if by_device else self._user_key
+        if key is None:
+            self._require_signing_key()
+        payload["signature"] = sign(key, grant_text(self.device_id, event_id, payload))
+        self._vouching = by_device
+        try:
+            return self.record(type_, payload, actor=SYSTEM_ACTOR if by_device else None, event_id=event_id)
+        finally:
+            self._vouching = False
+
+    def grant_book(self) -> GrantBook:
+        """Who holds which role on this workstation, from its own chain (see sync/grants.py)."""
+        with store_errors():
+            return _grant_book(self.db, self.device_id)
+
+    def _upgrade_grants(self, password: str) -> None:
+        """A store made before user keys: seal its unsigned grants, and give this user a signing key."""
+        book = self.grant_book()
+        if not book.legacy or self.actor.user_id not in book.users:
+            return
+        if not book.sealed:
+            self.record("device.grants_sealed", {"users": sorted(book.users)}, actor=SYSTEM_ACTOR)
+        if self._user_key is None and book.users[self.actor.user_id][1] is None:
+            key, user_id = new_signing_key(), self.actor.user_id
+            self.keyring = _update_keyring(self.data_dir, lambda kr: kr.add_signing_key(user_id, password, key))
+            self._user_key = key
+            self.record("user.key_bound", {"user_id": user_id, "public_key": public_key_text(key)})
 
     def unlock_account(self, user_id: str) -> None:
         """Clear a user's failed-unlock lock (admin only)."""
@@ -266,12 +344,16 @@ class Store:
         this store in between (a CLI command beside the desktop app) cannot fork the chain.
         """
         events: list[Event] = []
+        book = None
         with store_errors():
             try:
                 with transaction(self.db):
                     head = self._read_head()
                     for type_, payload, actor, fields in items:
                         ev = self._seal(type_, payload, actor, fields, head)
+                        if type_ in TRUST_TYPES:
+                            book = book or _grant_book(self.db, self.device_id)
+                            self._check_grant(book, ev.body())
                         self._append(ev)
                         events.append(ev)
                         head = Head(ev.device_seq, ev.hash)
@@ -280,6 +362,15 @@ class Store:
                 self._projector.forget()
         self._head = head
         return events
+
+    def _check_grant(self, book: GrantBook, body: dict) -> None:
+        """Refuse a grant that is unsigned, wrongly signed or signed by someone who is not an admin."""
+        problem = book.problem(body)
+        if problem is None and body["payload"].get("granted_by") == DEVICE_SIGNER and not self._vouching:
+            problem = ("grant_invalid", "only site recovery records a grant vouched by the device key")
+        if problem is not None:
+            raise NotPermitted(f"The {body['type']} event was refused: {problem[1]}.")
+        book.take(body)
 
     def _seal(self, type_: str, payload: dict, actor, fields: dict, head: Head) -> Event:
         actor = actor or self.actor
@@ -441,7 +532,7 @@ class Store:
             rows = self.db.conn.execute(
                 "SELECT body, hash, device_seq, event_id, type, task_id, hlc FROM events WHERE device_id = ?"
                 " ORDER BY device_seq", [self.device_id])
-            total += verify_chain(_checked_bodies(rows))
+            total += verify_chain(_granted(_checked_bodies(rows), GrantBook(self.device_id)))
             # Other devices' events held here are the shared ones pulled from the central, so their
             # chains have gaps: check each event's hash, and the link wherever seqs are consecutive.
             rows = self.db.conn.execute(
@@ -505,6 +596,31 @@ def _checked_bodies(rows) -> Iterator[dict]:
         yield parsed
 
 
+def _granted(bodies: Iterator[dict], book: GrantBook) -> Iterator[dict]:
+    """Pass bodies on, raising NotGranted at the first grant or actor the device's grants do not allow."""
+    for body in bodies:
+        problem = book.problem(body)
+        if problem is not None:
+            raise NotGranted(f"Event {body['event_id']} (seq {body['device_seq']}, {body['type']}): {problem[1]}.",
+                             reason=problem[0], device_seq=body["device_seq"], event_id=body["event_id"])
+        book.take(body)
+        yield body
+
+
+# The same list as migration 3's partial index events_trust, so SQLite uses that index.
+_TRUST_WHERE = ("type IN ('device.initialized', 'user.added', 'user.role_changed', 'user.key_bound', "
+                "'device.grants_sealed')")
+assert {t.strip(" '") for t in _TRUST_WHERE[9:-1].split(",")} == TRUST_TYPES
+
+
+def _grant_book(db: sqlite_utils.Database, device_id: str) -> GrantBook:
+    book = GrantBook(device_id)
+    for (body,) in db.execute(f"SELECT body FROM events WHERE device_id = ? AND {_TRUST_WHERE} "
+                              f"ORDER BY device_seq", [device_id]).fetchall():
+        book.take(orjson.loads(body))
+    return book
+
+
 UNKNOWN_USER = "(unknown user)"
 MAX_PENDING_FAILURES = 1000
 
@@ -531,7 +647,8 @@ def _load_keyring(data_dir: Path) -> Keyring:
         raise NotInitialized(f"No Tideover store in {data_dir}; set one up with `tideover init`.") from None
 
 
-def _unwrap_counted(data_dir: Path, keyring: Keyring, user_id: str, password: str, clock: Clock) -> bytes:
+def _unwrap_counted(data_dir: Path, keyring: Keyring, user_id: str, password: str,
+                    clock: Clock) -> tuple[bytes, Ed25519PrivateKey | None]:
     now = clock.now().timestamp()
     uk = keyring.users.get(user_id)
     if uk is not None and uk.locked:
@@ -541,7 +658,7 @@ def _unwrap_counted(data_dir: Path, keyring: Keyring, user_id: str, password: st
         wait = uk.not_before - now
         raise TooSoon(f"Too many failed unlocks: wait {wait:.0f} s before trying again.", retry_after=wait)
     try:
-        data_key = keyring.unwrap(user_id, password)
+        data_key, user_key = keyring.unwrap_user(user_id, password)
     except WrongPassword:
         limit = int(keyring.policy.get("lockout_limit", 10))
         count = 1
@@ -566,7 +683,7 @@ def _unwrap_counted(data_dir: Path, keyring: Keyring, user_id: str, password: st
     if uk is not None and (uk.failed_count or uk.not_before):
         uk.failed_count, uk.not_before = 0, 0.0
         keyring.save(data_dir / KEYRING_NAME)
-    return data_key
+    return data_key, user_key
 
 
 def _open_db(data_dir: Path, keyring: Keyring, data_key: bytes) -> sqlite_utils.Database:
@@ -588,10 +705,14 @@ def _open_db(data_dir: Path, keyring: Keyring, data_key: bytes) -> sqlite_utils.
     return db
 
 
-def _actor_for(db: sqlite_utils.Database, user_id: str) -> Actor:
+def _actor_for(db: sqlite_utils.Database, device_id: str, user_id: str) -> Actor:
+    """The user as they act here; the role is the one their grants in the chain give, not the table's."""
     row = db.execute("SELECT display_name, role, active FROM users WHERE user_id = ?", [user_id]).fetchone()
     if row is None:
         raise WrongStore(f"The user '{user_id}' has a key but no user record; the store is inconsistent.")
     if not row[2]:
         raise AccountLocked(f"The account '{user_id}' is deactivated.")
-    return Actor(user_id=user_id, display_name=row[0], role=row[1])
+    role = _grant_book(db, device_id).role_of(user_id)
+    if role is None:
+        raise NotPermitted(f"'{user_id}' holds no role granted on this workstation; an admin adds them again.")
+    return Actor(user_id=user_id, display_name=row[0], role=role)
