@@ -61,6 +61,20 @@ def enroll_store(store, url: str, db: CentralDB, transport=None) -> dict:
     return enrollment.enroll(store, url, token, transport=transport)
 
 
+def record_past_the_store(store, type_: str, payload: dict, actor: dict | None = None,
+                          fields: dict | None = None):
+    """What someone with the data key can do past the store's checks: append a well-chained event."""
+    from app.store.database import transaction
+
+    with transaction(store.db):
+        ev = store._seal(type_, payload, actor, fields or {}, store._read_head())
+        store._append(ev)
+        store._projector.flush()
+    store._projector.forget()
+    store._head = store._read_head()
+    return ev
+
+
 def capture(store, workflow: str = "ed_triage", patient: str = "P100001") -> str:
     if not store.query("SELECT 1 FROM patients WHERE patient_id = ?", [patient]):
         pt.import_census(store, synthetic_census(4, store.unit_id))

@@ -6,7 +6,7 @@ import dataclasses
 import json
 
 import pytest
-from central_helpers import PASSWORD, capture, enroll_store, held_event_ids
+from central_helpers import PASSWORD, capture, enroll_store, held_event_ids, record_past_the_store
 
 from app.cli import main as tideover
 from app.services import sync as sync_service
@@ -140,7 +140,8 @@ def test_a_quarantined_event_is_shown_at_the_workstation_and_blocks_nothing(cent
     url, db = central
     a = make_store("a")
     enroll_store(a, url, db)
-    odd = a.record("device.initialized", {"public_key": "not-the-enrolled-key"})
+    odd = record_past_the_store(a, "device.initialized", {"public_key": "not-the-enrolled-key"},
+                                {"user_id": "system", "display_name": "Tideover workstation", "role": "admin"})
     task_id = capture(a)
     summary = sync_service.sync(a, sync_service.Link.from_store(a))
     assert summary["results"]["quarantined"] == 1 and summary["pending"] == 0
