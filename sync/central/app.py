@@ -204,15 +204,21 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
         address = request.client.host if request.client else "unknown"
         wait = limiter.refuse(address)
         if wait:
+            metrics.enroll_refused.labels(RATE_LIMITED).inc()
             return JSONResponse({"error": RATE_LIMITED, "detail": f"Too many enrollment attempts; retry in "
                                                                   f"{wait} s."},
                                 status_code=429, headers={"Retry-After": str(wait)})
-        raw = await read_body(request, 64 * 1024)
         try:
-            req = EnrollRequest.model_validate(decode_json(raw))
-        except ValidationError as err:
-            raise Refused(422, INVALID_REQUEST, describe_validation(err).removeprefix("Invalid event: ")) from None
-        enrolled = await run_in_threadpool(trust.enroll, db, req, keys, clock, by=f"token from {address}")
+            raw = await read_body(request, 64 * 1024)
+            try:
+                req = EnrollRequest.model_validate(decode_json(raw))
+            except ValidationError as err:
+                raise Refused(422, INVALID_REQUEST,
+                              describe_validation(err).removeprefix("Invalid event: ")) from None
+            enrolled = await run_in_threadpool(trust.enroll, db, req, keys, clock, by=f"token from {address}")
+        except Refused as err:
+            metrics.enroll_refused.labels(err.code).inc()
+            raise
         return JSONResponse(enrolled.model_dump())
 
     @app.post("/v1/push", response_model=PushResponse, responses=_ERRORS, openapi_extra=_body_doc(PushRequest))

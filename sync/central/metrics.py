@@ -28,6 +28,9 @@ class CentralMetrics:
                                   ["site", "unit", "workflow", "result"], registry=self.registry)
         self.refused = PromCounter("tideover_push_refused", "Push batches refused as a whole, by reason",
                                    ["reason"], registry=self.registry)
+        self.enroll_refused = PromCounter("tideover_enroll_refused", "Enrollment attempts refused, by reason "
+                                          "(token_invalid, bad_signature, rate_limited, ...)",
+                                          ["reason"], registry=self.registry)
         self.push_seconds = Histogram("tideover_push_seconds", "Time to answer one push batch",
                                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
                                       registry=self.registry)

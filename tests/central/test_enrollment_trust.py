@@ -158,7 +158,7 @@ def test_revoking_an_unknown_device_is_a_clear_error(api, capsys):
 
 
 def test_enroll_is_rate_limited_per_address_and_overall(central_db):
-    app = create_app(central_db, enroll_rate="3/minute", enroll_rate_global="5/minute")
+    app = create_app(central_db, enroll_rate="3/minute", enroll_rate_global="5/minute", metrics_token="m-token")
     dev = FakeDevice()
     body = dev.enroll_body("tet_guessing_tokens_0000")
 
@@ -175,3 +175,6 @@ def test_enroll_is_rate_limited_per_address_and_overall(central_db):
     # Other endpoints are not limited by it.
     with TestClient(app, client=("10.0.0.1", 40000)) as client:
         assert client.get("/healthz").status_code == 200
+        seen = client.get("/metrics", headers={"Authorization": "Bearer m-token"}).text
+    assert 'tideover_enroll_refused_total{reason="rate_limited"} 2.0' in seen  # guessing shows to IT
+    assert 'tideover_enroll_refused_total{reason="token_invalid"} 5.0' in seen
