@@ -223,6 +223,8 @@ class CentralDB:
         else:
             self.engine = sa.create_engine(self.url, pool_pre_ping=True, pool_size=8, max_overflow=8)
         self.dialect = self.engine.dialect.name
+        # Per-process caches of facts derived from append-only rows (sync/central/actors.py).
+        self.cache: dict = {}
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -30,6 +30,7 @@ from sync.checkpoint import Checkpoint, verify_checkpoint
 from sync.clock import Clock
 from sync.errors import BadSignature, InvalidEvent
 from sync.events import SCHEMA_VERSION, WORKFLOWS, Event, Mode, describe_validation
+from sync.grants import TRUST_TYPES, GrantBook
 from sync.payloads import PAYLOADS, Role
 from sync.protocol import (
     ACCEPTED,
@@ -54,6 +55,7 @@ from sync.protocol import (
 )
 from sync.taskorder import EDIT_TYPES, rival_key
 
+from . import actors
 from .db import CentralDB, checkpoints, conflicts, devices, events, quarantine
 from .enroll import Device
 from .errors import Refused
@@ -297,8 +299,9 @@ def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None 
             raise Refused(409, CHAIN_BROKEN, f"Event {new[0]['event_id']} (seq {seq}) does not link to the "
                                              f"central's copy of seq {seq - 1}.", device_seq=seq,
                           highest_gapless_seq=head.head_seq)
+        grants = None
         if new:  # a batch of only events already held writes nothing at all
-            _take_new(db, conn, device, new, texts, verdicts, now, results, counts)
+            grants = _take_new(db, conn, device, new, texts, verdicts, now, results, counts)
             conn.execute(sa.update(devices).where(devices.c.device_id == device.device_id).values(
                 head_seq=new[-1]["device_seq"], head_hash=new[-1]["hash"], last_push_at=now,
                 backlog=batch.backlog))
@@ -307,6 +310,7 @@ def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None 
                 "device_id": device.device_id, "device_seq": cp.device_seq, "signed_at": cp.signed_at,
                 "hash": cp.hash, "signature": cp.signature, "received_at": now})
         hgs = max(head.head_seq, new[-1]["device_seq"] if new else 0)
+    actors.remember(db, grants)  # committed
     return Outcome(device.device_id, results, hgs, counts)
 
 
@@ -343,10 +347,12 @@ def _held(conn, device_id: str, lo: int, hi: int) -> dict[int, tuple[str, str, s
 
 
 def _take_new(db, conn, device: Device, new: list[dict], texts: dict[int, str], verdicts: dict, now: str,
-              results: list[dict], counts: Counter) -> None:
+              results: list[dict], counts: Counter) -> GrantBook | None:
+    """Answer and write the events past the held head; returns the device's grants after them."""
     for ev in new:  # the head moved since the first look (another server took part of the batch)
         if ev["device_seq"] not in verdicts:
             verdicts[ev["device_seq"]] = meaning_problem(ev, device)
+    grants = actors.check_actors(db, conn, device.device_id, new, verdicts)
     # Concurrent edits are those made from the same task version (sync.taskorder): never the clocks.
     edits = {key: ev for ev in new
              if verdicts[ev["device_seq"]] is None and (key := rival_key(ev)) is not None}
@@ -394,10 +400,13 @@ def _take_new(db, conn, device: Device, new: list[dict], texts: dict[int, str], 
                 results[index] = _result(ev, QUARANTINED, ID_REUSED)
             lost_ids = {where[seq][1]["event_id"] for seq in reused}
             conflict_rows = [c for c in conflict_rows if c["event_id"] not in lost_ids]
+            if any(where[seq][1]["type"] in TRUST_TYPES for seq in reused):
+                grants = None  # a grant counted above went to quarantine: read the grants again next time
     if held_back:
         conn.execute(db.insert_ignore(quarantine), held_back)
     if conflict_rows:
         conn.execute(db.insert_ignore(conflicts), conflict_rows)
+    return grants
 
 
 def _held_back_row(device: Device, ev: dict, texts: dict[int, str], verdict: tuple, now: str) -> dict:

@@ -19,6 +19,7 @@ from sync.central.db import CentralDB, events, quarantine
 from sync.central.enroll import create_token
 from sync.checkpoint import new_signing_key, public_key_text, sign_checkpoint, sign_enrollment
 from sync.events import new_id, seal
+from sync.grants import first_admin_text, grant_text, sign
 
 NOW = "2026-11-25T08:00:00.000Z"
 PASSWORD = "correct horse battery staple ward seven"
@@ -112,11 +113,39 @@ class FakeDevice:
     def auth(self) -> dict:
         return {"Authorization": f"Bearer {self.credential}"}
 
+    # Acts as break-glass (a nurse), the one person every device has without a grant, so tests about
+    # chains and answers need no grants; ``genesis``, ``grant`` and ``acting_as`` make real ones.
+    actor = {"user_id": "break-glass", "display_name": "Break-glass: synthetic", "role": "nurse"}
+    user_keys: dict | None = None
+
+    def genesis(self, admin: str = "ada") -> dict:
+        """device.initialized vouching for ``admin``'s key, then that admin's self-signed grant."""
+        self.user_keys = {admin: new_signing_key()}
+        admin_public = public_key_text(self.user_keys[admin])
+        first = {"user_id": admin, "public_key": admin_public,
+                 "signature": sign(self.key, first_admin_text(self.device_id, admin, admin_public))}
+        init = self.event("device.initialized", {"public_key": self.public_key, "first_admin": first},
+                          actor={"user_id": "system", "display_name": "Tideover workstation", "role": "admin"})
+        return [init, self.grant(admin, "admin", by=admin)]
+
+    def grant(self, user_id: str, role: str, by: str = "ada", key=None, type_: str = "user.added") -> dict:
+        """A role grant signed by ``by``'s key (or ``key``), recorded as ``by``."""
+        self.user_keys.setdefault(user_id, new_signing_key())
+        event_id = new_id()
+        payload = {"user_id": user_id, "display_name": user_id.title(), "role": role,
+                   "public_key": public_key_text(self.user_keys[user_id]), "granted_by": by}
+        payload["signature"] = sign(key or self.user_keys[by], grant_text(self.device_id, event_id, payload))
+        by_role = "admin" if by != user_id or role == "admin" else role
+        return self.event(type_, payload, event_id=event_id,
+                          actor={"user_id": by, "display_name": by.title(), "role": by_role})
+
+    def acting_as(self, user_id: str, role: str) -> None:
+        self.actor = {"user_id": user_id, "display_name": user_id.title(), "role": role}
+
     def _fields(self, type_: str, payload: dict, **extra) -> dict:
         self.seq += 1
         base = {"event_id": new_id(), "type": type_, "site_id": self.site, "unit_id": self.unit,
-                "device_id": self.device_id, "device_seq": self.seq,
-                "actor": {"user_id": "nina", "display_name": "Nina Okafor (RN)", "role": "nurse"},
+                "device_id": self.device_id, "device_seq": self.seq, "actor": dict(self.actor),
                 "occurred_at": NOW, "recorded_at": NOW, "hlc": f"{1764057600000 + self.seq:013d}.00000",
                 "source": f"workstation:{self.device_id}", "correlation_id": new_id(), "mode": "synthetic",
                 "payload": payload}
