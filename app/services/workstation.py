@@ -56,7 +56,16 @@ def status(store: Store) -> dict:
             "central_url": meta.get("central_url"), "census_age_s": census_age_seconds(store),
             "chain_head": store.head.device_seq, "user": store.actor.user_id, "role": store.actor.role,
             "central_plain_http": plain_http_warning(meta) is not None,
-            "warnings": [w for w in (plain_http_warning(meta),) if w]}
+            "warnings": [w for w in (plain_http_warning(meta), _chain_refused_warning(store)) if w]}
+
+
+def _chain_refused_warning(store: Store) -> str | None:
+    """The central refused this workstation's log where it differs from the central's copy."""
+    row = store.query("SELECT min(device_seq) AS seq FROM sync_state WHERE reason = 'chain_broken'")[0]
+    if row["seq"] is None:
+        return None
+    return (f"The central refused this workstation's log from seq {row['seq']}: it differs from the central's "
+            f"copy (restored from a backup, or changed). Events from there on are not synced; call IT.")
 
 
 def export_audit(store: Store, out: TextIO) -> int:

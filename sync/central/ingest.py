@@ -56,9 +56,11 @@ from sync.protocol import (
 from sync.taskorder import EDIT_TYPES, rival_key
 
 from . import actors
-from .db import CentralDB, checkpoints, conflicts, devices, events, quarantine
+from .db import CentralDB, checkpoints, conflicts, device_audit, devices, events, quarantine
 from .enroll import Device
 from .errors import Refused
+
+CHAIN_DIFFERS = "chain_differs"  # the device_audit action of a batch that contradicts the central's copy
 
 REORDER_WAIT = 2.0  # seconds a batch waits for the one before it to be taken
 # Event's own field rules with the payload left as a dict: the payload is checked by its type's
@@ -273,45 +275,64 @@ def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None 
         verdicts = {ev["device_seq"]: meaning_problem(ev, device) for ev in evs if ev["device_seq"] > seen}
     now = clock.now_iso()
     # Held events never change, so a batch the first look found all held needs no write lock.
-    with (db.read() if evs[-1]["device_seq"] <= seen else db.write()) as conn:
-        head = conn.execute(sa.select(devices.c.head_seq, devices.c.head_hash).where(
-            devices.c.device_id == device.device_id)).one()
-        first, last = evs[0]["device_seq"], evs[-1]["device_seq"]
-        if first > head.head_seq + 1:
-            raise Refused(409, SEQ_GAP, f"The central holds this device's events up to seq {head.head_seq}; "
-                                        f"the batch starts at {first}. Send from {head.head_seq + 1}.",
-                          device_seq=head.head_seq + 1, highest_gapless_seq=head.head_seq)
-        results: list[dict] = []
-        counts: Counter = Counter()
-        held = _held(conn, device.device_id, first, min(last, head.head_seq)) if first <= head.head_seq else {}
-        new = [ev for ev in evs if ev["device_seq"] > head.head_seq]
-        for ev in evs[:len(evs) - len(new)]:
-            found = held.get(ev["device_seq"])
-            if found is None or found[0] != ev["event_id"] or found[1] != ev["hash"]:
-                raise Refused(409, CHAIN_BROKEN, f"The central holds another event at seq {ev['device_seq']} "
-                                                 f"of this device: its log was restored or replaced. Call IT.",
-                              device_seq=ev["device_seq"], highest_gapless_seq=head.head_seq)
-            answer = found[2] if found[2] in (QUARANTINED, REJECTED) else DUPLICATE
-            results.append(_result(ev, answer, found[3] if answer != DUPLICATE else None))
-            counts[(device.site_id, device.unit_id, ev.get("workflow") or "", answer)] += 1
-        if new and new[0]["prev_hash"] != head.head_hash:
-            seq = new[0]["device_seq"]
-            raise Refused(409, CHAIN_BROKEN, f"Event {new[0]['event_id']} (seq {seq}) does not link to the "
-                                             f"central's copy of seq {seq - 1}.", device_seq=seq,
-                          highest_gapless_seq=head.head_seq)
-        grants = None
-        if new:  # a batch of only events already held writes nothing at all
-            grants = _take_new(db, conn, device, new, texts, verdicts, now, results, counts)
-            conn.execute(sa.update(devices).where(devices.c.device_id == device.device_id).values(
-                head_seq=new[-1]["device_seq"], head_hash=new[-1]["hash"], last_push_at=now,
-                backlog=batch.backlog))
-            cp = batch.checkpoint
-            conn.execute(db.insert_ignore(checkpoints), {
-                "device_id": device.device_id, "device_seq": cp.device_seq, "signed_at": cp.signed_at,
-                "hash": cp.hash, "signature": cp.signature, "received_at": now})
-        hgs = max(head.head_seq, new[-1]["device_seq"] if new else 0)
+    try:
+        with (db.read() if evs[-1]["device_seq"] <= seen else db.write()) as conn:
+            head = conn.execute(sa.select(devices.c.head_seq, devices.c.head_hash).where(
+                devices.c.device_id == device.device_id)).one()
+            first, last = evs[0]["device_seq"], evs[-1]["device_seq"]
+            if first > head.head_seq + 1:
+                raise Refused(409, SEQ_GAP, f"The central holds this device's events up to seq {head.head_seq}; "
+                                            f"the batch starts at {first}. Send from {head.head_seq + 1}.",
+                              device_seq=head.head_seq + 1, highest_gapless_seq=head.head_seq)
+            results: list[dict] = []
+            counts: Counter = Counter()
+            held = _held(conn, device.device_id, first, min(last, head.head_seq)) if first <= head.head_seq else {}
+            new = [ev for ev in evs if ev["device_seq"] > head.head_seq]
+            for ev in evs[:len(evs) - len(new)]:
+                found = held.get(ev["device_seq"])
+                if found is None or found[0] != ev["event_id"] or found[1] != ev["hash"]:
+                    raise _differs(f"The central holds another event at seq {ev['device_seq']} of this device: "
+                                   f"its log was restored or replaced. Call IT.", ev["device_seq"], head.head_seq)
+                answer = found[2] if found[2] in (QUARANTINED, REJECTED) else DUPLICATE
+                results.append(_result(ev, answer, found[3] if answer != DUPLICATE else None))
+                counts[(device.site_id, device.unit_id, ev.get("workflow") or "", answer)] += 1
+            if new and new[0]["prev_hash"] != head.head_hash:
+                seq = new[0]["device_seq"]
+                raise _differs(f"Event {new[0]['event_id']} (seq {seq}) does not link to the central's copy of "
+                               f"seq {seq - 1}: this device's log was restored or rewritten. Call IT.", seq,
+                               head.head_seq)
+            grants = None
+            if new:  # a batch of only events already held writes nothing at all
+                grants = _take_new(db, conn, device, new, texts, verdicts, now, results, counts)
+                conn.execute(sa.update(devices).where(devices.c.device_id == device.device_id).values(
+                    head_seq=new[-1]["device_seq"], head_hash=new[-1]["hash"], last_push_at=now,
+                    backlog=batch.backlog))
+                cp = batch.checkpoint
+                conn.execute(db.insert_ignore(checkpoints), {
+                    "device_id": device.device_id, "device_seq": cp.device_seq, "signed_at": cp.signed_at,
+                    "hash": cp.hash, "signature": cp.signature, "received_at": now})
+            hgs = max(head.head_seq, new[-1]["device_seq"] if new else 0)
+    except Refused as err:
+        if getattr(err, "against_reference", False):
+            _record_differing_chain(db, device.device_id, err, now)
+        raise
     actors.remember(db, grants)  # committed
     return Outcome(device.device_id, results, hgs, counts)
+
+
+def _differs(detail: str, seq: int, head_seq: int) -> Refused:
+    """The refusal of a batch that contradicts the central's copy of the device's chain (the reference)."""
+    err = Refused(409, CHAIN_BROKEN, detail, device_seq=seq, highest_gapless_seq=head_seq)
+    err.against_reference = True
+    return err
+
+
+def _record_differing_chain(db: CentralDB, device_id: str, err: Refused, now: str) -> None:
+    """Keep, for IT, that a device sent a chain that differs from the central's copy (the batch itself
+    is refused and not stored); ``tideover-central verify`` lists these."""
+    with db.write() as conn:
+        conn.execute(sa.insert(device_audit), {"device_id": device_id, "action": CHAIN_DIFFERS, "at": now,
+                                               "by": "sync", "reason": f"seq {err.device_seq}: {err.detail}"})
 
 
 def _head_seq(db: CentralDB, device_id: str, after_writer: bool = False) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -13,8 +14,9 @@ from sync.errors import BadSignature, ChainBroken
 from sync.events import recompute_hash
 from sync.protocol import SHARED_TYPE_PREFIXES
 
-from .db import CentralDB, checkpoints, conflicts, devices, events, quarantine
+from .db import CentralDB, checkpoints, conflicts, device_audit, devices, events, quarantine
 from .enroll import Device
+from .ingest import CHAIN_DIFFERS
 
 PULL_LIMIT = 1000
 
@@ -109,6 +111,14 @@ def verify(db: CentralDB) -> dict:
                 if problem:
                     problems.append({"device_id": dev.device_id, "device_seq": cp.device_seq,
                                      "problem": problem[0], "detail": problem[1]})
+        # Batches refused because they contradict the central's copy (a workstation restored or
+        # rewritten): the central's copy stands, and IT is told which device and where.
+        for r in conn.execute(sa.select(device_audit.c.device_id, device_audit.c.at, device_audit.c.reason)
+                              .where(device_audit.c.action == CHAIN_DIFFERS).order_by(device_audit.c.id)):
+            seq = re.match(r"seq (\d+): ", r.reason)
+            problems.append({"device_id": r.device_id, "device_seq": int(seq.group(1)) if seq else 0,
+                             "problem": CHAIN_DIFFERS, "detail": f"at {r.at} the device sent a chain that "
+                             f"differs from the central's copy, refused: {r.reason}"})
     return {"devices": len(devs), "events": n_events, "checkpoints": n_cps, "problems": problems}
 
 
