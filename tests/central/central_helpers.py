@@ -82,6 +82,9 @@ def capture(store, workflow: str = "ed_triage", patient: str = "P100001") -> str
     return ts.capture_task(store, workflow, patient, example_answers(workflow)).task_id
 
 
+SYSTEM = {"user_id": "system", "display_name": "Tideover workstation", "role": "admin"}
+
+
 class FakeDevice:
     """A device that makes its own chain, for pushing exactly the events a test needs."""
 
@@ -125,7 +128,7 @@ class FakeDevice:
         first = {"user_id": admin, "public_key": admin_public,
                  "signature": sign(self.key, first_admin_text(self.device_id, admin, admin_public))}
         init = self.event("device.initialized", {"public_key": self.public_key, "first_admin": first},
-                          actor={"user_id": "system", "display_name": "Tideover workstation", "role": "admin"})
+                          actor=SYSTEM)
         return [init, self.grant(admin, "admin", by=admin)]
 
     def grant(self, user_id: str, role: str, by: str = "ada", key=None, type_: str = "user.added") -> dict:
@@ -169,7 +172,7 @@ class FakeDevice:
         return body
 
     def init_event(self) -> dict:
-        return self.event("device.initialized", {"public_key": self.public_key})
+        return self.event("device.initialized", {"public_key": self.public_key}, actor=SYSTEM)
 
     def task(self, task_id: str | None = None, **extra) -> dict:
         task_id = task_id or new_id()

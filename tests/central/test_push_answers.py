@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from central_helpers import FakeDevice, counts, held_event_ids, quarantined
+from central_helpers import SYSTEM, FakeDevice, counts, held_event_ids, quarantined
 from fastapi.testclient import TestClient
 
 from sync.central.app import create_app
@@ -73,7 +73,8 @@ def test_an_event_id_already_held_from_another_device_is_quarantined(api, device
     other.enroll(client, db)
     taken = other.init_event()
     assert other.push(client, [taken]).status_code == 200
-    reused = device.raw_event("device.initialized", {"public_key": device.public_key}, event_id=taken["event_id"])
+    reused = device.raw_event("device.initialized", {"public_key": device.public_key}, event_id=taken["event_id"],
+                              actor=SYSTEM)
     resp = device.push(client, [reused, device.task()])
     assert answers(resp) == [(1, "quarantined", "id_reused"), (2, "accepted", None)]
     assert held_event_ids(db, other.device_id) == [taken["event_id"]]
