@@ -12,6 +12,7 @@ ahead of its own clock reading, which is what the central checks a push against
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,17 @@ def utc_now() -> datetime:
 def iso(dt: datetime) -> str:
     """RFC 3339 UTC text with milliseconds, the only time format on the wire and on disk."""
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})",
+                      re.ASCII)
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 time with a zone and ASCII digits only, as an aware datetime; ValueError otherwise."""
+    if not isinstance(text, str) or not _RFC3339.fullmatch(text):
+        raise ValueError(f"{text!r} is not an RFC 3339 time with a zone (e.g. 2026-11-25T03:40:00Z)")
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class Clock:

@@ -80,7 +80,9 @@ def cmd_sync(args, ctx) -> int:
     summary = sync_service.sync(store, link, retry=sync_service.Retry(attempts=max(1, args.attempts)),
                                 progress=_progress(), batch_size=args.batch_size)
     print_json(summary)
-    return 1 if summary["refused"] else 0
+    if summary.get("pull_stopped"):
+        print(summary["message"], file=sys.stderr)
+    return 1 if summary["refused"] or summary.get("pull_stopped") else 0
 
 
 def cmd_bundle_export(args, ctx) -> int:

@@ -26,6 +26,10 @@ def register(sub) -> None:
     p.add_argument("--min-password-length", type=int, default=15)
     p.add_argument("--lockout-limit", type=int, default=10, help="failed unlocks before an account locks (1-100)")
     p.add_argument("--auto-lock-seconds", type=int, default=300)
+    p.add_argument("--pull-reserve-mb", type=float, default=500,
+                   help="free disk space (MB) a pull leaves for captures; the smaller of this and the percent")
+    p.add_argument("--pull-reserve-percent", type=float, default=5,
+                   help="free disk space (%% of the disk) a pull leaves for captures")
     p.add_argument("--mode", choices=("downtime", "live", "training"), default="downtime")
     p.set_defaults(run=cmd_init)
 
@@ -74,9 +78,12 @@ def register(sub) -> None:
 
 def cmd_init(args, ctx) -> int:
     admin = args.admin
+    if args.pull_reserve_mb < 0 or not 0 <= args.pull_reserve_percent <= 100:
+        raise InputError("The pull reserve is at least 0 MB and between 0 and 100 percent of the disk.")
     password = secret("TIDEOVER_PASSWORD", f"New password for {admin}: ")
     settings = {"min_password_length": args.min_password_length, "lockout_limit": args.lockout_limit,
-                "auto_lock_seconds": args.auto_lock_seconds, "mode": args.mode}
+                "auto_lock_seconds": args.auto_lock_seconds, "mode": args.mode,
+                "pull_reserve_mb": args.pull_reserve_mb, "pull_reserve_percent": args.pull_reserve_percent}
     store, code = ws.init_workstation(ctx.data_dir, site_id=args.site, unit_id=args.unit, admin_id=admin,
                                       admin_name=args.admin_name, password=password,
                                       recovery_public_key=args.recovery_public_key, settings=settings)

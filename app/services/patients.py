@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import difflib
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from app.store.store import Store
+from sync.clock import iso, parse_rfc3339
 
 from .errors import InputError
 
@@ -22,9 +24,27 @@ def import_census(store: Store, patients: list[dict], *, as_of: str | None = Non
     for i, p in enumerate(patients):
         if not isinstance(p, dict) or not p.get("patient_id") or not p.get("family") or not p.get("given"):
             raise InputError(f"Census entry {i + 1} needs patient_id, family and given names.")
-    store.record("census.loaded", {"as_of": as_of or store.clock.now_iso(), "source": source,
+    store.record("census.loaded", {"as_of": census_time(store, as_of), "source": source,
                                    "patients": patients})
     return len(patients)
+
+
+def census_time(store: Store, as_of: str | None) -> str:
+    """The snapshot's time as UTC text: now if not given; a time without a zone or in the future is refused.
+
+    Per patient the newest snapshot wins on every workstation (projections.census_order), so a
+    wrong zone or a future time would hide the real newest one.
+    """
+    if as_of is None:
+        return store.clock.now_iso()
+    try:
+        when = parse_rfc3339(as_of)
+    except ValueError:
+        raise InputError(f"The census time {as_of!r} must be a date and time with its zone, in ASCII digits, "
+                         f"e.g. 2026-11-25T03:40:00Z.") from None
+    if when > store.clock.now() + timedelta(minutes=5):
+        raise InputError(f"The census time {as_of} is in the future; give the time the census was taken.")
+    return iso(when)
 
 
 def load_census_file(store: Store, path: Path) -> int:

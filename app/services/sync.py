@@ -17,6 +17,7 @@ pull cursor does not move, and the sync stops with ``UnsignedAnswer``.
 from __future__ import annotations
 
 import random
+import shutil
 import ssl
 import time
 from collections import Counter, deque
@@ -28,13 +29,16 @@ from pathlib import Path
 import httpx
 import orjson
 
+from app.services import disk
 from app.store import outbox
+from app.store.errors import DiskFull
 from app.store.store import Store
 from sync import answers
 from sync.errors import TideoverError
 from sync.protocol import AFTER_BREAK, MAX_BATCH, RESULTS, RETRYABLE, push_request_json
 
 DEFAULT_TIMEOUT = 30.0
+LARGE_PULL_EVENTS = 500  # after a pull this large the WAL is cut back to zero bytes
 
 
 class SyncError(TideoverError):
@@ -314,29 +318,52 @@ def _after_refusal(store: Store, answer: dict, rows: list, batch_size: int,
     return None, batch_size
 
 
-def pull(store: Store, client: httpx.Client, *, retry: Retry | None = None) -> int:
-    """Apply the unit's events from other devices, page by page; the cursor is kept in store meta."""
+def pull(store: Store, client: httpx.Client, *, retry: Retry | None = None,
+         free_space: disk.FreeSpace = shutil.disk_usage) -> int:
+    """Apply the unit's events from other devices, page by page; the cursor is kept in store meta.
+
+    Raises disk.PullStopped (with what was kept) when the disk falls under the capture reserve or fills.
+    """
     retry = retry or Retry()
     cursor = int(store.meta().get("pull_cursor", "0") or 0)
     central_key = pinned_central_key(store)
     applied = 0
-    while True:
-        resp = call(client, "GET", "/v1/pull", retry, params={"after": cursor}, answer_key=central_key)
-        page = _decode(resp)
-        if page["events"]:
-            applied += store.ingest_remote(page["events"])
-        if page["cursor"] != cursor:
-            cursor = page["cursor"]
-            store.set_meta("pull_cursor", str(cursor))
-        if not page["more"]:
-            return applied
+    try:
+        while True:
+            disk.check_room(store, free_space, pulled=applied)
+            resp = call(client, "GET", "/v1/pull", retry, params={"after": cursor}, answer_key=central_key)
+            page = _decode(resp)
+            try:
+                if page["events"]:
+                    applied += store.ingest_remote(page["events"])
+                if page["cursor"] != cursor:
+                    cursor = page["cursor"]
+                    store.set_meta("pull_cursor", str(cursor))
+            except DiskFull:
+                raise disk.pull_disk_full(applied) from None
+            if not page["more"]:
+                return applied
+    finally:
+        if applied >= LARGE_PULL_EVENTS:
+            _compact(store)
+
+
+def _compact(store: Store) -> None:
+    try:
+        store.compact_wal()
+    except DiskFull:
+        pass  # the WAL keeps its size until the next large pull; nothing is lost
 
 
 def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = None, retry: Retry | None = None,
-         progress: Callable[[int, int], None] | None = None, batch_size: int = MAX_BATCH) -> dict:
+         progress: Callable[[int, int], None] | None = None, batch_size: int = MAX_BATCH,
+         free_space: disk.FreeSpace = shutil.disk_usage) -> dict:
     """Push then pull; returns the summary the CLI prints (counts per result, pulled, pending left).
 
-    Only with the central this workstation enrolled with: ``link.url`` must be the pinned URL."""
+    Only with the central this workstation enrolled with: ``link.url`` must be the pinned URL.
+    A pull stopped by the disk (its reserve or a full disk) still returns the summary, with
+    ``pull_stopped`` and a ``message`` that says what was and was not saved.
+    """
     pinned = store.meta().get("central_url")
     if not pinned:
         raise NotEnrolled("This workstation is not enrolled with a central: run `tideover enroll "
@@ -345,16 +372,37 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
         raise NotPinnedCentral(f"This workstation syncs only with the central it enrolled with ({pinned}), not "
                                f"{link.url.rstrip('/')}; an admin enrolls it again to move it.")
     retry = retry or Retry()
+    stopped = None
     with http_client(link, transport) as client:
-        report = push(store, client, retry=retry, batch_size=batch_size, progress=progress)
+        try:
+            report = push(store, client, retry=retry, batch_size=batch_size, progress=progress)
+        except DiskFull:
+            raise DiskFull("The disk is full: the central may hold events pushed just now, but this workstation "
+                           "could not note its answers, and nothing was pulled. Nothing is lost: the next sync "
+                           "sends them again and the central answers 'duplicate'. Free space (call IT); if "
+                           "captures fail too, switch to paper downtime forms.") from None
         if report.highest_gapless_seq is not None:  # from a signed answer: where a bundle export starts
             store.set_meta("central_held_seq", str(int(report.highest_gapless_seq)))
-        pulled = pull(store, client, retry=retry) if report.refused is None else 0
-    store.checkpoint("sync")
+        pulled = 0
+        if report.refused is None:
+            try:
+                pulled = pull(store, client, retry=retry, free_space=free_space)
+            except disk.PullStopped as err:
+                pulled, stopped = err.pulled, err
     now = store.clock.now_iso()
-    store.set_meta("last_sync", now)
-    return {"central": link.url, "pushed": report.sent,
-            "results": {r: report.results.get(r, 0) for r in RESULTS},
-            "pulled": pulled, "pending": outbox.pending_count(store),
-            "held_back": outbox.held_back(store)[:50],
-            "highest_gapless_seq": report.highest_gapless_seq, "refused": report.refused, "at": now}
+    try:
+        store.checkpoint("sync")
+        store.set_meta("last_sync", now)
+    except DiskFull:
+        if stopped is None:
+            raise
+    summary = {"central": link.url, "pushed": report.sent,
+               "results": {r: report.results.get(r, 0) for r in RESULTS},
+               "pulled": pulled, "pending": outbox.pending_count(store),
+               "held_back": outbox.held_back(store)[:50],
+               "highest_gapless_seq": report.highest_gapless_seq, "refused": report.refused, "at": now,
+               "pull_stopped": None}
+    if stopped is not None:
+        summary["pull_stopped"] = stopped.reason
+        summary["message"] = f"pushed {report.sent} events (the central holds them); {stopped}"
+    return summary

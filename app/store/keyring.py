@@ -12,6 +12,10 @@ failed-unlock counters that must work while the database is still closed.
   HKDF-SHA256, AES-256-GCM), so IT can recover a workstation whose users are all gone.
 - Failed unlocks are counted per user, slowed by a growing delay, and lock the account at the
   site's limit. They are recorded here, then written into the event chain at the next unlock.
+- The counters and pending failure records are kept twice: in the keyring and in a second file,
+  ``unlock-counters.json``, written together. Loading takes the higher count, the later delay, the
+  lock of either and the records of both, so restoring (or deleting) either file alone never
+  undoes a failure. Restoring both to older copies does: see "Failed unlocks" in the README.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from .errors import StoreError, WrongPassword, WrongStore
 
 KEYRING_VERSION = 1
+COUNTERS_NAME = "unlock-counters.json"
+COUNTER_FIELDS = ("failed_count", "not_before", "locked")
 # Argon2id at 64 MiB, 3 passes: ~0.2 s here, memory-hard against GPU guessing (RFC 9106 "second
 # recommended option" uses 64 MiB; we take 3 passes to stay under the 1 s unlock budget).
 KDF_PARAMS = {"alg": "argon2id", "time_cost": 3, "memory_cost": 65536, "parallelism": 2}
@@ -183,36 +189,58 @@ class Keyring:
                 "pending_failures": self.pending_failures,
                 "users": {u: vars(k) for u, k in sorted(self.users.items())}}
 
+    def counters_json(self) -> dict:
+        return {"version": KEYRING_VERSION, "device_id": self.device_id,
+                "users": {u: {f: getattr(k, f) for f in COUNTER_FIELDS} for u, k in sorted(self.users.items())},
+                "pending_failures": self.pending_failures}
+
     def save(self, path: Path) -> None:
-        """Write atomically (own temp file, fsync, rename) so a crash leaves the old or new file whole.
+        """Write the counter file, then the keyring, each atomically, so a crash leaves each old or new whole.
 
         Callers that read, change and save hold ``keyring_lock`` so two processes never interleave.
         """
-        data = json.dumps(self.to_json(), indent=1).encode()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".keyring-", suffix=".tmp")  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_atomically(path.parent / COUNTERS_NAME, json.dumps(self.counters_json(), indent=1).encode())
+        _write_atomically(path, json.dumps(self.to_json(), indent=1).encode())
         _fsync_dir(path.parent)
+
+    def merge_counters(self, other: dict) -> None:
+        """Take the stricter of this keyring's counters and ``other``'s (a counter file's), and both's records."""
+        if not isinstance(other, dict) or other.get("device_id") != self.device_id:
+            return
+        for user_id, theirs in (other.get("users") or {}).items():
+            uk = self.users.get(user_id)
+            if uk is None or not isinstance(theirs, dict):
+                continue
+            uk.failed_count = max(uk.failed_count, int(theirs.get("failed_count") or 0))
+            uk.not_before = max(uk.not_before, float(theirs.get("not_before") or 0.0))
+            uk.locked = uk.locked or theirs.get("locked") is True
+        known = {json.dumps(f, sort_keys=True) for f in self.pending_failures}
+        for record in other.get("pending_failures") or []:
+            if isinstance(record, dict) and json.dumps(record, sort_keys=True) not in known:
+                self.pending_failures.append(record)
+                known.add(json.dumps(record, sort_keys=True))
+        self.pending_failures.sort(key=lambda f: (str(f.get("attempted_at")), str(f.get("user_id"))))
 
     @classmethod
     def load(cls, path: Path) -> Keyring:
+        """The keyring at ``path`` with the counter file beside it merged in (see ``merge_counters``)."""
         try:
             raw = json.loads(path.read_text())
             users = {u: UserKey(**k) for u, k in raw["users"].items()}
-            return cls(raw["site_id"], raw["unit_id"], raw["device_id"], users, raw.get("recovery"),
-                       raw.get("policy") or {}, raw.get("pending_failures") or [])
+            keyring = cls(raw["site_id"], raw["unit_id"], raw["device_id"], users, raw.get("recovery"),
+                          raw.get("policy") or {}, raw.get("pending_failures") or [])
         except FileNotFoundError:
             raise
         except (ValueError, KeyError, TypeError) as err:
             raise WrongStore(f"The keyring file {path} is damaged ({err.__class__.__name__}); "
                              f"restore it from backup or recover with the site recovery key.") from None
+        try:
+            keyring.merge_counters(json.loads((path.parent / COUNTERS_NAME).read_text()))
+        except FileNotFoundError:
+            pass  # a store made before the counter file, or the file was removed: the keyring's counts hold
+        except (ValueError, TypeError, AttributeError):
+            pass  # damaged: the keyring's counts hold, and the next save writes the file whole again
+        return keyring
 
 
 @contextlib.contextmanager
@@ -225,6 +253,20 @@ def keyring_lock(data_dir: Path):
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Own temp file (0600) in the same folder, fsync, rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _recovery_kek(shared: bytes, info: bytes) -> bytes:

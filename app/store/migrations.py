@@ -152,3 +152,16 @@ def trust_events_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX events_trust ON events (device_id, device_seq) WHERE type IN "
                "('device.initialized', 'user.added', 'user.role_changed', 'user.key_bound', "
                "'device.grants_sealed')")
+
+
+@migration(4)
+def census_newest_wins(db: sqlite_utils.Database) -> None:
+    """Patients keep the order key of the snapshot that set them (projections.census_order)."""
+    from .projections import census_order
+
+    db.execute("ALTER TABLE patients ADD COLUMN census_order TEXT")
+    # Rows of an older store: their snapshot's key from its as_of (no event id: any tie goes to a
+    # snapshot that arrives from now on).
+    for patient_id, as_of in db.execute("SELECT patient_id, as_of FROM patients").fetchall():
+        key, _ = census_order({"event_id": "", "recorded_at": as_of, "payload": {"as_of": as_of}})
+        db.execute("UPDATE patients SET census_order = ? WHERE patient_id = ?", [key, patient_id])

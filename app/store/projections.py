@@ -8,16 +8,23 @@ version each edit was made from; the clock only between concurrent edits), on ev
 workstations that hold the same events show the same task whatever their wall clocks say. An event
 that arrives after a later one of the same task (pulled from another device) makes the task be
 folded again from all its events.
+
+Patients: per patient the newest census snapshot wins, whatever order snapshots arrive in. A
+snapshot counts as of its ``as_of``, but never later than when it was recorded (a snapshot "as of"
+next year must not pin a bed forever); ties go to the higher event id. A patient missing from a
+newer snapshot stays as the older one left them.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import orjson
 import sqlite_utils
 
+from sync.clock import iso, parse_rfc3339
 from sync.taskorder import fold_order_text, in_fold_order
 from sync.taskstate import INITIAL_STATUS
 
@@ -100,7 +107,7 @@ class Projector:
         elif kind == "census.loaded":
             self._census(body)
         elif kind == "patient.temp_registered":
-            self._upsert_patient(body["payload"]["patient"], body["recorded_at"], temporary=1)
+            self._upsert_patient(body["payload"]["patient"], *census_order(body), temporary=1)
         elif kind == "patient.linked":
             p = body["payload"]
             self.db.execute("UPDATE patients SET linked_to = ? WHERE patient_id = ?",
@@ -177,17 +184,43 @@ class Projector:
         return row
 
     def _census(self, body: dict) -> None:
+        order, as_of = census_order(body)
         for patient in body["payload"]["patients"]:
-            self._upsert_patient(patient, body["payload"]["as_of"], temporary=0)
+            self._upsert_patient(patient, as_of, order, temporary=0)
 
-    def _upsert_patient(self, p: dict, as_of: str, *, temporary: int) -> None:
+    def _upsert_patient(self, p: dict, as_of: str, order: str, *, temporary: int) -> None:
+        # Only a newer snapshot (by census_order) replaces a row; linked_to is never overwritten.
         self.db.execute(
-            "INSERT OR REPLACE INTO patients (patient_id, mrn, family, given, birth_date, sex, location,"
-            " temporary, linked_to, as_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-            " (SELECT linked_to FROM patients WHERE patient_id = ?), ?)",
+            "INSERT INTO patients (patient_id, mrn, family, given, birth_date, sex, location, temporary,"
+            " as_of, census_order) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (patient_id) DO UPDATE SET mrn = excluded.mrn, family = excluded.family,"
+            " given = excluded.given, birth_date = excluded.birth_date, sex = excluded.sex,"
+            " location = excluded.location, temporary = excluded.temporary, as_of = excluded.as_of,"
+            " census_order = excluded.census_order"
+            " WHERE patients.census_order IS NULL OR excluded.census_order > patients.census_order",
             [p["patient_id"], p.get("mrn"), p["family"], p["given"], p.get("birth_date"), p.get("sex"),
-             p.get("location"), temporary, p["patient_id"], as_of])
+             p.get("location"), temporary, as_of, order])
 
+
+def _utc(text) -> datetime | None:
+    try:
+        return parse_rfc3339(text).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def census_order(body: dict) -> tuple[str, str]:
+    """(order key, as_of shown) of a census snapshot or registration: later keys win per patient.
+
+    The key is the snapshot's time in UTC (its ``as_of``, capped at its ``recorded_at``), then the
+    event id. A time that cannot be read counts as the oldest, so it never replaces a readable one.
+    """
+    recorded = _utc(body.get("recorded_at"))
+    stated = _utc(body["payload"].get("as_of", body.get("recorded_at")))
+    when = min((t for t in (stated, recorded) if t is not None), default=None)
+    if when is None:
+        return f"|{body['event_id']}", str(body["payload"].get("as_of") or body.get("recorded_at"))
+    return f"{when.isoformat(timespec='microseconds')}|{body['event_id']}", iso(when)
 
 def rebuild(db: sqlite_utils.Database, chunk: int = 2000) -> int:
     """Drop every projection row and fold all events again, in arrival order. Returns events applied."""

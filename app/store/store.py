@@ -433,10 +433,19 @@ class Store:
         with keyring_lock(self.data_dir):
             keyring = _load_keyring(self.data_dir)
             if keyring.pending_failures:
-                self.record_many([("access.unlock_failed", f, SYSTEM_ACTOR, {}) for f in keyring.pending_failures])
+                # A keyring or counter file restored from an older copy may list failures the
+                # chain already holds: each is recorded once.
+                fresh = [f for f in _valid_failures(keyring.pending_failures) if _key(f) not in self._failures_held()]
+                if fresh:
+                    self.record_many([("access.unlock_failed", f, SYSTEM_ACTOR, {}) for f in fresh])
                 keyring.pending_failures = []
                 keyring.save(self.data_dir / KEYRING_NAME)
             self.keyring = keyring
+
+    def _failures_held(self) -> set[str]:
+        with store_errors():
+            rows = self.db.execute("SELECT body FROM events WHERE type = 'access.unlock_failed'").fetchall()
+        return {_key(orjson.loads(body)["payload"]) for (body,) in rows}
 
     # -- sync state -------------------------------------------------------------------------
     # An own event is pending until an answer for it is recorded here; see migrations.py.
@@ -553,6 +562,15 @@ class Store:
                                   device_seq=cp[0])
         return total
 
+    def compact_wal(self) -> None:
+        """Copy the write-ahead log into the database and cut it to zero bytes (after large pulls).
+
+        SQLite's automatic checkpoints reuse the WAL file but never shrink it, so one large pull
+        would keep its size on disk for good.
+        """
+        with store_errors():
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
     def rebuild_projections(self) -> tuple[str, str, int]:
         """Rebuild projections from events; returns (digest before, digest after, events applied)."""
         with store_errors():
@@ -619,6 +637,23 @@ def _grant_book(db: sqlite_utils.Database, device_id: str) -> GrantBook:
                               f"ORDER BY device_seq", [device_id]).fetchall():
         book.take(orjson.loads(body))
     return book
+
+
+def _key(failure: dict) -> str:
+    return json.dumps(failure, sort_keys=True)
+
+
+def _valid_failures(records: list) -> list[dict]:
+    """The failure records that are well formed (a damaged or forged counter file may hold others)."""
+    from sync.payloads import AccessUnlockFailed
+
+    valid = []
+    for record in records:
+        try:
+            valid.append(AccessUnlockFailed.model_validate(record).model_dump())
+        except ValidationError:
+            continue
+    return valid
 
 
 UNKNOWN_USER = "(unknown user)"

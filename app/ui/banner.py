@@ -66,6 +66,8 @@ def link_view(link, now: datetime | None = None) -> tuple[str | None, str, str] 
     now = now or datetime.now(UTC)
     if link.reachable:
         text = f"Central: reachable · last sync {ago_text((now - link.last_ok).total_seconds())}"
+        if getattr(link, "pull_stopped", False):  # the disk is low: the push went through, the pull waits
+            return "live", f"{text} · ⚠ disk low, pull waiting", link.problem
         return "live", text, "Every capture is sent to the central at once."
     if link.reachable is None:
         return None, "Central: connecting…", ""

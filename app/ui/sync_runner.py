@@ -40,6 +40,7 @@ class LinkState:
     failures: int = 0
     problem: str = ""  # the last error, worded for IT (tooltip)
     refused: bool = False  # the central answered but refused this workstation (e.g. its credential)
+    pull_stopped: bool = False  # the last pull stopped for disk space (``problem`` says what was saved)
     held_back: list[dict] = field(default_factory=list)
 
 
@@ -158,6 +159,9 @@ class SyncRunner(QObject):
         self.state.unreachable_since, self.state.failures, self.state.refused = None, 0, False
         self.state.problem = "" if summary.get("refused") is None else \
             f"The central refused part of this workstation's chain: {summary['refused'].get('detail')}"
+        self.state.pull_stopped = bool(summary.get("pull_stopped"))
+        if self.state.pull_stopped:  # a full disk or its reserve: the message says what was saved
+            self.state.problem = summary["message"]
         self.state.held_back = summary.get("held_back", [])
         self._finish()
         if summary.get("pulled"):

@@ -223,6 +223,10 @@ def test_the_banner_tells_unreachable_from_refused():
     assert mode == "downtime" and text.startswith("Central: refused this workstation") and "401" in tip
     assert link_view(LinkState(enrolled=False), since) is None  # not enrolled: the store's own state shows
     assert link_view(LinkState(enrolled=True), since)[:2] == (None, "Central: connecting…")
+    low = LinkState(enrolled=True, reachable=True, last_ok=since, pull_stopped=True,
+                    problem="pushed 3 events (the central holds them); pulled 0: stopped with 90 MB free")
+    mode, text, tip = link_view(low, since)
+    assert mode == "live" and text.endswith("⚠ disk low, pull waiting") and tip.startswith("pushed 3 events")
 
 
 def test_unreachable_backs_off_to_four_times_the_period():
