@@ -5,6 +5,8 @@ Plain data for the desktop app's print layouts (and any other front end); nothin
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import forms
@@ -14,6 +16,31 @@ from forms.questionnaire import option_code, option_display
 from . import tasks as ts
 
 PRINTABLE = ("board", "task", "blank_form")
+PRINTS_FOLDER = "prints"
+
+
+def print_folder(data_dir: Path, user_id: str) -> Path:
+    """The signed-in user's own folder for PDF printouts, inside the store's private folder (0700).
+
+    Printouts hold patient data: by default they go where only this workstation's account can
+    read them, never to a shared Documents folder.
+    """
+    folder = Path(data_dir) / PRINTS_FOLDER / user_id
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for made in (folder.parent, folder):
+        os.chmod(made, 0o700)  # mkdir's mode is cut by the umask, and an older folder may be wider
+    return folder
+
+
+def private_pdf(path: Path) -> Path:
+    """Create (or empty) the PDF file ``path`` readable by this account only (0600), before it is written."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode on O_CREAT: narrow it
+    finally:
+        os.close(fd)
+    return path
 
 
 def answer_lines(workflow: str, simple: dict, questionnaire: dict | None = None) -> list[tuple[int, str, str]]:

@@ -28,17 +28,12 @@ from .theme import named, set_role
 MAX_BOARD_ROWS = 1000  # about 40 pages; a paper board longer than that helps nobody
 
 
-def default_pdf_folder() -> Path:
-    documents = Path.home() / "Documents"
-    return documents if documents.is_dir() else Path.home()
-
-
 class PrintDialog(QDialog):
     """Emits ``chosen(what, workflow, pdf_path)``: what is board / task / blank_form; pdf_path '' = printer."""
 
     chosen = Signal(str, str, str)
 
-    def __init__(self, *, board_count: int, task_label: str | None, workflow: str | None,
+    def __init__(self, *, board_count: int, task_label: str | None, workflow: str | None, pdf_folder: Path,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Print")
@@ -82,7 +77,7 @@ class PrintDialog(QDialog):
         pdf_row = QHBoxLayout()
         self.pdf_path = named(QLineEdit(), "PDF file name")
         stamp = datetime.now().strftime("%Y%m%d-%H%M")
-        self.pdf_path.setText(str(default_pdf_folder() / f"tideover-{stamp}.pdf"))
+        self.pdf_path.setText(str(pdf_folder / f"tideover-{stamp}.pdf"))
         self.browse = named(QPushButton("Choose file…"), "Choose the PDF file")
         pdf_row.addWidget(self.to_pdf)
         pdf_row.addWidget(self.pdf_path, 1)

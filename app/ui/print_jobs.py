@@ -6,7 +6,7 @@ from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import QDialog, QWidget
 
 import forms
-from app.services.printing import record_print, task_printout
+from app.services.printing import print_folder, record_print, task_printout
 
 from . import printing
 from .print_dialog import MAX_BOARD_ROWS, PrintDialog
@@ -29,8 +29,10 @@ class PrintJobs:
         label = None
         if task is not None:
             label = f"{forms.WORKFLOW_TITLES.get(task['workflow'])} for {self.detail.patient.text()}"
+        folder = print_folder(self.session.data_dir, self.session.identity.get("user_id", "unknown"))
         self.dialog = PrintDialog(board_count=self.board.model.rowCount(), task_label=label,
-                                  workflow=task["workflow"] if task else None, parent=self.window)
+                                  workflow=task["workflow"] if task else None, pdf_folder=folder,
+                                  parent=self.window)
         self.dialog.chosen.connect(self.print)
         self.dialog.open()
         return self.dialog
@@ -63,7 +65,11 @@ class PrintJobs:
     def _output(self, document: str, title: str, what: str, count: int, target_id: str | None, pdf_path: str,
                 *, landscape: bool = False) -> None:
         if pdf_path:
-            printer = printing.pdf_printer(pdf_path)
+            try:
+                printer = printing.pdf_printer(pdf_path)
+            except OSError as err:
+                self.notify(f"Could not print to {pdf_path}: {err.strerror or err}. Nothing was printed.", True)
+                return
         else:
             printer = QPrinter(QPrinter.PrinterMode.HighResolution)
             chooser = QPrintDialog(printer, self.window)

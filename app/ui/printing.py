@@ -14,6 +14,7 @@ from PySide6.QtGui import QFont, QPageLayout, QPageSize, QPainter, QTextDocument
 from PySide6.QtPrintSupport import QPrinter
 
 import forms
+from app.services.printing import private_pdf
 
 from .board_model import COLUMNS
 from .task_detail import TIMELINE_COLUMNS, local_time, timeline_cells
@@ -92,6 +93,8 @@ def blank_form_html(workflow: str, context: dict) -> str:
 
 
 def pdf_printer(path: str) -> QPrinter:
+    """A printer to the PDF file ``path``, which is made private (0600) before Qt writes it."""
+    private_pdf(path)
     printer = QPrinter(QPrinter.PrinterMode.HighResolution)
     printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
     printer.setOutputFileName(path)

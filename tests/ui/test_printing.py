@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -48,6 +49,7 @@ def test_print_board_task_and_blank_form_to_pdf(qtbot, window, demo_dir, tmp_pat
     print_to_pdf(qtbot, window, board_pdf)
     text = pdf_text(board_pdf)
     assert "Unit board" in text
+    assert os.stat(board_pdf).st_mode & 0o777 == 0o600  # patient data: this account only
     for name in ("ZZTEST-ASHBY, Alice", "ZZTEST-BROOK, Hana", "ZZTEST-CARVER, Oskar", "ZZTEST-DALE, Viktor"):
         assert name in text
     assert "ZZTEST-ELLIS" not in text  # the completed specimen task is filtered out on screen
@@ -73,3 +75,29 @@ def test_print_board_task_and_blank_form_to_pdf(qtbot, window, demo_dir, tmp_pat
     assert [(e["what"], e["count"], e["format"]) for e in events] == [
         ("board", 4, "pdf"), ("task", 1, "pdf"), ("blank_form", 1, "pdf")]
     assert events[1]["target_id"] == task_id
+
+
+def test_a_pdf_goes_by_default_to_the_users_private_print_folder(qtbot, window, demo_dir):
+    sign_in(qtbot, window)
+    qtbot.keyClick(window.stack.currentWidget(), Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.prints.dialog
+    qtbot.waitUntil(lambda: dialog.isVisible(), timeout=WAIT_MS)
+    path = Path(dialog.pdf_path.text())
+    folder = demo_dir / "prints" / window.session.identity["user_id"]
+    assert path.parent == folder
+    assert os.stat(folder).st_mode & 0o777 == 0o700 and os.stat(folder.parent).st_mode & 0o777 == 0o700
+    click_box(qtbot, dialog.to_pdf)
+    qtbot.mouseClick(dialog.print_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.notice.text().startswith(("Printed", "Could not")), timeout=WAIT_MS)
+    assert str(path) in window.notice.text(), window.notice.text()
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert "Unit board" in pdf_text(path)
+
+
+def test_a_pdf_over_a_wider_file_is_narrowed_to_the_user(qtbot, window, tmp_path):
+    sign_in(qtbot, window)
+    shared = tmp_path / "shared.pdf"
+    shared.write_bytes(b"old")
+    os.chmod(shared, 0o644)
+    print_to_pdf(qtbot, window, shared)
+    assert os.stat(shared).st_mode & 0o777 == 0o600 and "Unit board" in pdf_text(shared)
