@@ -435,7 +435,8 @@ class Store:
             if keyring.pending_failures:
                 # A keyring or counter file restored from an older copy may list failures the
                 # chain already holds: each is recorded once.
-                fresh = [f for f in _valid_failures(keyring.pending_failures) if _key(f) not in self._failures_held()]
+                held = self._failures_held()
+                fresh = [f for f in _valid_failures(keyring.pending_failures) if _key(f) not in held]
                 if fresh:
                     self.record_many([("access.unlock_failed", f, SYSTEM_ACTOR, {}) for f in fresh])
                 keyring.pending_failures = []
