@@ -20,7 +20,7 @@ be signed, and each legacy user binds a key once (``user.key_bound``, trust on f
 from __future__ import annotations
 
 import base64
-import copy
+import dataclasses
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
@@ -35,6 +35,7 @@ SYSTEM_USER = "system"
 BREAK_GLASS_USER = "break-glass"
 BREAK_GLASS_ROLE = "nurse"
 DEVICE_SIGNER = "device"  # ``granted_by`` of a grant signed by the device key (site recovery)
+RESERVED_USERS = frozenset({SYSTEM_USER, BREAK_GLASS_USER, DEVICE_SIGNER})
 # What the workstation itself (not a person) records.
 SYSTEM_TYPES = frozenset({"device.initialized", "device.grants_sealed", "access.unlock_failed"})
 
@@ -84,7 +85,7 @@ class GrantBook:
     users: dict[str, list] = field(default_factory=dict)  # user_id -> [role, public key or None]
 
     def copy(self) -> GrantBook:
-        return copy.deepcopy(self)
+        return dataclasses.replace(self, users={u: list(held) for u, held in self.users.items()})
 
     @property
     def genesis(self) -> bool:
@@ -167,6 +168,8 @@ class GrantBook:
 
     def _grant_problem(self, ev: dict, uid: str, p: dict) -> str | None:
         kind, target = ev["type"], p.get("user_id")
+        if target in RESERVED_USERS:
+            return f"{target!r} is not a user id that can be granted a role"
         if kind == "user.added" and target in self.users:
             return f"user {str(target)[:64]!r} exists already; a role change is user.role_changed"
         if kind == "user.role_changed" and target not in self.users:
