@@ -37,7 +37,8 @@ BREAK_GLASS_ROLE = "nurse"
 DEVICE_SIGNER = "device"  # ``granted_by`` of a grant signed by the device key (site recovery)
 RESERVED_USERS = frozenset({SYSTEM_USER, BREAK_GLASS_USER, DEVICE_SIGNER})
 # What the workstation itself (not a person) records.
-SYSTEM_TYPES = frozenset({"device.initialized", "device.grants_sealed", "access.unlock_failed"})
+SYSTEM_TYPES = frozenset({"device.initialized", "device.grants_sealed", "access.unlock_failed",
+                          "device.chain_recovered"})
 
 ACTOR_NOT_GRANTED = "actor_not_granted"
 GRANT_INVALID = "grant_invalid"

@@ -183,6 +183,29 @@ class AccessRecord(Payload):
     format: str | None = None
 
 
+class ForkedEvent(Payload):
+    """One event of a forked branch: where it was, and where its content is now (same event id)."""
+
+    event_id: str
+    type: str
+    forked_seq: int
+    re_recorded_seq: int | None = None  # None: kept only in the recorded fork, with ``reason``
+    reason: str | None = None
+
+
+class ChainRecovered(Payload):
+    """A workstation took back its own events from the central's copy of its chain (a restore from
+    an older copy). Events it had made at seqs the central already held are kept locally as a
+    recorded fork and re-recorded, same id and content, after the central's head (app/store/forks.py)."""
+
+    fork_seq: int = Field(ge=1, description="the first seq taken from the central's copy")
+    central_head_seq: int = Field(ge=0)
+    taken_back: int = Field(ge=0)
+    forked: list[ForkedEvent] = []
+    confirmed_by: str | None = None
+    reason: str | None = None
+
+
 class SyntheticProbe(Payload):
     probe_id: str
 
@@ -202,6 +225,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "user.key_bound": UserKeyBound,
     "device.initialized": DeviceInitialized,
     "device.grants_sealed": DeviceGrantsSealed,
+    "device.chain_recovered": ChainRecovered,
     "access.sign_in": AccessSignIn,
     "access.unlock_failed": AccessUnlockFailed,
     "access.locked": AccessLocked,

@@ -40,6 +40,7 @@ CHAIN_BROKEN = "chain_broken"
 HASH_MISMATCH = "hash_mismatch"
 SEQ_GAP = "seq_gap"
 AFTER_BREAK = "after_chain_break"
+CHAIN_FORKED = "chain_forked"  # the central holds other events at seqs this device also used (a restore)
 BAD_SIGNATURE = "bad_signature"
 CHECKPOINT_MISMATCH = "checkpoint_mismatch"
 NOT_YOUR_DEVICE = "not_your_device"
@@ -106,6 +107,24 @@ class PullResponse(_Wire):
     events: list[dict]
     cursor: int = Field(description="pass as `after` to get the next page")
     more: bool
+
+
+class OwnEvent(_Wire):
+    result: Literal["accepted", "duplicate", "conflict", "rejected", "quarantined"]
+    reason: str | None = None
+    event: dict
+
+
+class OwnEventsResponse(_Wire):
+    """The central's copy of the asking device's own chain after a seq: what a workstation restored
+    from an older copy takes back (see app/services/chain_recovery.py)."""
+
+    device_id: str
+    head_seq: int = Field(description="the highest gapless seq the central holds of this device")
+    head_hash: str
+    checkpoint: Checkpoint | None = Field(description="the device's own signature over the head")
+    more: bool
+    events: list[OwnEvent]
 
 
 class EnrollRequest(_Wire):

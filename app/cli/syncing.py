@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from app.services import bundles, enrollment
+from app.services import bundles, chain_recovery, enrollment
 from app.services import sync as sync_service
 
 from .common import print_json
@@ -36,6 +36,20 @@ def register(sub) -> None:
     p.add_argument("--attempts", type=int, default=6, help="tries per request before giving up for now")
     p.add_argument("--batch-size", type=int, default=1000)
     p.set_defaults(run=cmd_sync)
+
+    p = sub.add_parser("recover-chain", help="after a restore from backup: take this workstation's events back "
+                                             "from the central and keep the forked ones (admin)",
+                       description="When `tideover sync` reports a fork (the store was restored from an older "
+                                   "copy and made events at seqs the central already holds), take this "
+                                   "workstation's own events back from the central, keep the forked events in "
+                                   "the log as a recorded fork, re-record their content after the central's "
+                                   "head, then sync. Safe to run again. --list shows recorded forks.")
+    p.add_argument("--list", action="store_true", help="list recorded forks instead (super-user, admin)")
+    p.add_argument("--json", action="store_true", help="with --list: JSON")
+    p.add_argument("--reason", help="why, kept in the recorded fork (e.g. the ticket number)")
+    p.add_argument("--timeout", type=float, default=sync_service.DEFAULT_TIMEOUT, help="seconds per request")
+    p.add_argument("--attempts", type=int, default=6, help="tries per request before giving up for now")
+    p.set_defaults(run=cmd_recover_chain)
 
     bundle = sub.add_parser("bundle", help="air-gap sync with files").add_subparsers(dest="bundle_cmd",
                                                                                      required=True)
@@ -82,7 +96,32 @@ def cmd_sync(args, ctx) -> int:
     print_json(summary)
     if summary.get("pull_stopped"):
         print(summary["message"], file=sys.stderr)
-    return 1 if summary["refused"] or summary.get("pull_stopped") else 0
+    if summary.get("fork"):
+        print(f"tideover: this workstation was restored from an older copy: the central holds "
+              f"{summary['fork']['to_take_back']} of its events that it lacks and it made "
+              f"{summary['fork']['forked_events']} at the same seqs; they are kept pending. "
+              f"An admin runs `tideover recover-chain`.", file=sys.stderr)
+    return 1 if summary["refused"] or summary.get("pull_stopped") or summary.get("fork") else 0
+
+
+def cmd_recover_chain(args, ctx) -> int:
+    store = ctx.store()
+    if args.list:
+        rows = chain_recovery.list_forks(store)
+        if args.json:
+            print_json(rows)
+        else:
+            for f in rows:
+                print(f"{f['recovered_at']}  fork at seq {f['fork_seq']}  took back {f['taken_back']}  "
+                      f"re-recorded {f['forked']}  confirmed by {f['confirmed_by'] or '(automatic)'}")
+            print(f"{len(rows)} recorded fork(s)")
+        return 0
+    link = sync_service.Link.from_store(store)
+    link = sync_service.Link(link.url, link.credential, link.ca_bundle, args.timeout)
+    report = chain_recovery.recover_chain(store, link, retry=sync_service.Retry(attempts=max(1, args.attempts)),
+                                          reason=args.reason, progress=_progress())
+    print_json(report)
+    return 0 if not report["sync"].get("error") and not report["sync"].get("refused") else 1
 
 
 def cmd_bundle_export(args, ctx) -> int:

@@ -35,7 +35,7 @@ from app.store.errors import DiskFull
 from app.store.store import Store
 from sync import answers
 from sync.errors import TideoverError
-from sync.protocol import AFTER_BREAK, MAX_BATCH, RESULTS, RETRYABLE, push_request_json
+from sync.protocol import AFTER_BREAK, CHAIN_BROKEN, MAX_BATCH, RESULTS, RETRYABLE, push_request_json
 
 DEFAULT_TIMEOUT = 30.0
 LARGE_PULL_EVENTS = 500  # after a pull this large the WAL is cut back to zero bytes
@@ -238,6 +238,8 @@ class PushReport:
     results: Counter = field(default_factory=Counter)
     refused: dict | None = None
     highest_gapless_seq: int | None = None
+    chain_broken_at: int | None = None  # left to chain_recovery.after_push: a restore, or a real break
+    chain_broken_detail: str | None = None
 
 
 def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batch_size: int = MAX_BATCH,
@@ -312,6 +314,10 @@ def _after_refusal(store: Store, answer: dict, rows: list, batch_size: int,
         return hgs + 1, batch_size  # the central holds less than we sent from: send from where it stands
     if isinstance(at, int) and at > rows[0].device_seq:
         return rows[0].device_seq, at - rows[0].device_seq  # send the part before the break on its own
+    if error == CHAIN_BROKEN and isinstance(at, int):
+        # Nothing is marked yet: the central may hold more of this chain (a restored store).
+        report.chain_broken_at, report.chain_broken_detail = at, answer.get("detail")
+        return None, batch_size
     report.refused = {"error": error, "detail": answer.get("detail"), "device_seq": at}
     if isinstance(at, int):
         outbox.mark_refused(store, at, error or "refused", AFTER_BREAK)
@@ -371,6 +377,8 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
     if not same_url(link.url, pinned):
         raise NotPinnedCentral(f"This workstation syncs only with the central it enrolled with ({pinned}), not "
                                f"{link.url.rstrip('/')}; an admin enrolls it again to move it.")
+    from app.services import chain_recovery
+
     retry = retry or Retry()
     stopped = None
     with http_client(link, transport) as client:
@@ -383,6 +391,12 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
                            "captures fail too, switch to paper downtime forms.") from None
         if report.highest_gapless_seq is not None:  # from a signed answer: where a bundle export starts
             store.set_meta("central_held_seq", str(int(report.highest_gapless_seq)))
+        own = chain_recovery.after_push(store, client, report, retry)
+        if own["taken_back"]:  # the record of the take-back is itself an event to send
+            again = push(store, client, retry=retry, batch_size=batch_size, progress=progress)
+            report.sent += again.sent
+            report.results.update(again.results)
+            report.highest_gapless_seq, report.refused = again.highest_gapless_seq, again.refused
         pulled = 0
         if report.refused is None:
             try:
@@ -401,7 +415,7 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
                "pulled": pulled, "pending": outbox.pending_count(store),
                "held_back": outbox.held_back(store)[:50],
                "highest_gapless_seq": report.highest_gapless_seq, "refused": report.refused, "at": now,
-               "pull_stopped": None}
+               "pull_stopped": None, "fork": own["fork"], "taken_back": own["taken_back"]}
     if stopped is not None:
         summary["pull_stopped"] = stopped.reason
         summary["message"] = f"pushed {report.sent} events (the central holds them); {stopped}"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TextIO
 
+from app.store import forks
 from app.store.store import Store
 from sync.clock import Clock
 
@@ -56,7 +57,8 @@ def status(store: Store) -> dict:
             "central_url": meta.get("central_url"), "census_age_s": census_age_seconds(store),
             "chain_head": store.head.device_seq, "user": store.actor.user_id, "role": store.actor.role,
             "central_plain_http": plain_http_warning(meta) is not None,
-            "warnings": [w for w in (plain_http_warning(meta), _chain_refused_warning(store)) if w]}
+            "warnings": [w for w in (plain_http_warning(meta), _chain_refused_warning(store)) if w],
+            "chain_fork": forks.pending_fork(store), "chain_recoveries": forks.recovered_count(store)}
 
 
 def _chain_refused_warning(store: Store) -> str | None:
@@ -81,13 +83,18 @@ def export_audit(store: Store, out: TextIO) -> int:
 
 
 def break_glass_review(store: Store) -> list[dict]:
-    """Break-glass sign-ins and unlock failures, for a super-user's review."""
+    """Break-glass sign-ins, unlock failures and chain recoveries (a restore from an older copy),
+    for a super-user's review."""
     store.require_role("super_user", "admin")
     rows = []
-    for body in store.iter_event_bodies("WHERE type IN ('access.sign_in', 'access.unlock_failed')"):
+    for body in store.iter_event_bodies("WHERE type IN ('access.sign_in', 'access.unlock_failed', "
+                                        "'device.chain_recovered')"):
         b = json.loads(body)
         if b["type"] == "access.sign_in" and b["payload"].get("method") != "break_glass":
             continue
+        payload = b["payload"]
+        if b["type"] == "device.chain_recovered":  # the forked event ids are in `tideover recover-chain --list`
+            payload = {**payload, "forked": len(payload.get("forked", []))}
         rows.append({"event_id": b["event_id"], "type": b["type"], "at": b["recorded_at"],
-                     "actor": b["actor"]["display_name"], **b["payload"]})
+                     "actor": b["actor"]["display_name"], **payload})
     return rows

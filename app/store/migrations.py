@@ -165,3 +165,55 @@ def census_newest_wins(db: sqlite_utils.Database) -> None:
     for patient_id, as_of in db.execute("SELECT patient_id, as_of FROM patients").fetchall():
         key, _ = census_order({"event_id": "", "recorded_at": as_of, "payload": {"as_of": as_of}})
         db.execute("UPDATE patients SET census_order = ? WHERE patient_id = ?", [key, patient_id])
+
+
+@migration(5)
+def chain_forks(db: sqlite_utils.Database) -> None:
+    """A restored workstation's own events at seqs the central already held leave the chain only
+    into ``forked_events``, byte for byte (see forks.py): the log stays append-only, by design.
+
+    ``forks`` records each recovery; ``forked_events`` keeps every event of a forked branch and
+    the seq where the same event (same id and content) now stands in the chain. Both refuse UPDATE and DELETE; ``events`` now allows
+    a DELETE only of a row whose exact copy is already in ``forked_events``.
+    """
+    db.executescript("""
+    CREATE TABLE forks (
+        fork_id TEXT PRIMARY KEY,
+        fork_seq INTEGER NOT NULL,
+        central_head_seq INTEGER NOT NULL,
+        taken_back INTEGER NOT NULL,
+        forked INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        confirmed_by TEXT,
+        recovered_at TEXT NOT NULL
+    );
+    CREATE TABLE forked_events (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        fork_id TEXT NOT NULL REFERENCES forks (fork_id),
+        device_id TEXT NOT NULL,
+        device_seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        task_id TEXT,
+        hlc TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        body TEXT NOT NULL,
+        re_recorded_seq INTEGER,
+        reason TEXT,
+        UNIQUE (fork_id, event_id)
+    );
+    CREATE TRIGGER forks_no_update BEFORE UPDATE ON forks
+        BEGIN SELECT RAISE(ABORT, 'forks are append-only'); END;
+    CREATE TRIGGER forks_no_delete BEFORE DELETE ON forks
+        BEGIN SELECT RAISE(ABORT, 'forks are append-only'); END;
+    CREATE TRIGGER forked_events_no_update BEFORE UPDATE ON forked_events
+        BEGIN SELECT RAISE(ABORT, 'forked events are append-only'); END;
+    CREATE TRIGGER forked_events_no_delete BEFORE DELETE ON forked_events
+        BEGIN SELECT RAISE(ABORT, 'forked events are append-only'); END;
+    DROP TRIGGER events_no_delete;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        WHEN NOT EXISTS (SELECT 1 FROM forked_events f WHERE f.event_id = OLD.event_id
+                         AND f.device_id = OLD.device_id AND f.device_seq = OLD.device_seq
+                         AND f.hash = OLD.hash AND f.body = OLD.body)
+        BEGIN SELECT RAISE(ABORT, 'events are append-only: corrections are new events'); END;
+    """)

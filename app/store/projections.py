@@ -224,23 +224,28 @@ def census_order(body: dict) -> tuple[str, str]:
 
 def rebuild(db: sqlite_utils.Database, chunk: int = 2000) -> int:
     """Drop every projection row and fold all events again, in arrival order. Returns events applied."""
+    with transaction(db):
+        return rebuild_within(db, chunk)
+
+
+def rebuild_within(db: sqlite_utils.Database, chunk: int = 2000) -> int:
+    """``rebuild`` inside the caller's open write transaction."""
     projector = Projector(db, rebuilding=True)
     applied = 0
-    with transaction(db):
-        for table in PROJECTION_TABLES:
-            db.execute(f"DELETE FROM {table}")
-        last = 0
-        while True:
-            rows = db.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                              [last, chunk]).fetchall()
-            if not rows:
-                break
-            for seq, body in rows:
-                projector.apply(orjson.loads(body), seq)
-                last = seq
-            applied += len(rows)
-            projector.flush()
-            projector.forget()
+    for table in PROJECTION_TABLES:
+        db.execute(f"DELETE FROM {table}")
+    last = 0
+    while True:
+        rows = db.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                          [last, chunk]).fetchall()
+        if not rows:
+            break
+        for seq, body in rows:
+            projector.apply(orjson.loads(body), seq)
+            last = seq
+        applied += len(rows)
+        projector.flush()
+        projector.forget()
     return applied
 
 

@@ -64,6 +64,8 @@ def link_view(link, now: datetime | None = None) -> tuple[str | None, str, str] 
     if link is None or not link.enrolled:
         return None
     now = now or datetime.now(UTC)
+    if link.reachable and getattr(link, "fork", None):
+        return "live", "Central: restored copy, ask IT to recover the chain", link.problem
     if link.reachable:
         text = f"Central: reachable · last sync {ago_text((now - link.last_ok).total_seconds())}"
         if getattr(link, "pull_stopped", False):  # the disk is low: the push went through, the pull waits

@@ -42,6 +42,7 @@ class LinkState:
     refused: bool = False  # the central answered but refused this workstation (e.g. its credential)
     pull_stopped: bool = False  # the last pull stopped for disk space (``problem`` says what was saved)
     held_back: list[dict] = field(default_factory=list)
+    fork: dict | None = None  # restored from an older copy: the sync waits for `tideover recover-chain`
 
 
 def next_delay_ms(failures: int, every_ms: int, factor_max: int = BACKOFF_FACTOR_MAX) -> int:
@@ -163,6 +164,11 @@ class SyncRunner(QObject):
         if self.state.pull_stopped:  # a full disk or its reserve: the message says what was saved
             self.state.problem = summary["message"]
         self.state.held_back = summary.get("held_back", [])
+        self.state.fork = summary.get("fork")
+        if self.state.fork:
+            self.state.problem = (f"This workstation was restored from an older copy: the central holds "
+                                  f"{self.state.fork['to_take_back']} of its events that it lacks. New captures "
+                                  f"are kept here; {self.state.fork['action']}.")
         self._finish()
         if summary.get("pulled"):
             self.pulled.emit(summary["pulled"])

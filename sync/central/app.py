@@ -43,6 +43,7 @@ from sync.protocol import (
     EnrollResponse,
     ErrorBody,
     Health,
+    OwnEventsResponse,
     PullResponse,
     PushRequest,
     PushResponse,
@@ -53,7 +54,7 @@ from .db import CentralDB
 from .errors import Refused
 from .ingest import ingest, parse_push
 from .metrics import CONTENT_TYPE, CentralMetrics
-from .queries import PULL_LIMIT, pull_page
+from .queries import PULL_LIMIT, own_events_page, pull_page
 from .ratelimit import ENROLL_RATE, ENROLL_RATE_GLOBAL, EnrollLimiter
 
 EMPTY_DIGEST = request_digest(b"")
@@ -245,6 +246,15 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
         request.state.body_digest = EMPTY_DIGEST
         device = trust.authenticate(db, authorization)
         return answer(request, pull_page(db, device, after, limit))
+
+    @app.get("/v1/own-events", response_model=OwnEventsResponse, responses=_ERRORS)
+    def own_events(request: Request, after: Annotated[int, Query(ge=0, le=2 ** 62)] = 0,
+                   limit: Annotated[int, Query(ge=1, le=PULL_LIMIT)] = PULL_LIMIT,
+                   authorization: Annotated[str | None, Header()] = None):
+        """The central's copy of the calling device's own chain after seq ``after`` (restore from backup)."""
+        request.state.body_digest = EMPTY_DIGEST
+        device = trust.authenticate(db, authorization)
+        return answer(request, own_events_page(db, device, after, limit))
 
     @app.get("/v1/central-keys", response_model=CentralKeys)
     def central_keys():

@@ -301,6 +301,8 @@ def cmd_verify(args) -> int:
         print(f"{report['devices']} devices, {report['events']} events, {report['checkpoints']} checkpoints checked")
         for p in report["problems"]:
             print(f"BROKEN {p['device_id']} seq {p['device_seq']}: {p['problem']}: {p['detail']}")
+        for p in report.get("resolved", []):
+            print(f"RESOLVED {p['device_id']} seq {p['device_seq']}: {p['problem']}: {p['detail']}")
         if not report["problems"]:
             print("Every chain links and every checkpoint signature verifies.")
     return EXIT_BROKEN if report["problems"] else 0

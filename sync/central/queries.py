@@ -44,6 +44,34 @@ def pull_page(db: CentralDB, device: Device, after: int, limit: int = PULL_LIMIT
             + ",".join(r.body for r in rows) + "]}").encode("utf-8")
 
 
+def own_events_page(db: CentralDB, device: Device, after: int, limit: int = PULL_LIMIT) -> bytes:
+    """An OwnEventsResponse as JSON bytes: the central's copy of this device's own chain after seq
+    ``after`` (held and held-back events, each with its answer), its head and the device's own
+    checkpoint signed over that head, so a workstation restored from an older copy can take its
+    events back and check them with its own key."""
+    limit = max(1, min(int(limit), PULL_LIMIT))
+    held = sa.select(events.c.device_seq, events.c.result, sa.cast(sa.null(), sa.String).label("reason"), events.c.body).where(
+        events.c.device_id == device.device_id, events.c.device_seq > after)
+    back = sa.select(quarantine.c.device_seq, quarantine.c.result, quarantine.c.reason, quarantine.c.body).where(
+        quarantine.c.device_id == device.device_id, quarantine.c.device_seq > after)
+    with db.read() as conn:
+        head = conn.execute(sa.select(devices.c.head_seq, devices.c.head_hash).where(
+            devices.c.device_id == device.device_id)).one()
+        rows = conn.execute(sa.union_all(held, back).order_by("device_seq").limit(limit + 1)).all()
+        cp = conn.execute(sa.select(checkpoints).where(
+            checkpoints.c.device_id == device.device_id, checkpoints.c.device_seq == head.head_seq)
+            .order_by(checkpoints.c.signed_at.desc()).limit(1)).first()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    checkpoint = (json.dumps({"device_id": device.device_id, "device_seq": cp.device_seq, "hash": cp.hash,
+                              "signed_at": cp.signed_at, "signature": cp.signature}) if cp else "null")
+    items = ",".join(f'{{"result":{json.dumps(r.result)},"reason":{json.dumps(r.reason)},"event":{r.body}}}'
+                     for r in rows)
+    return (f'{{"device_id":{json.dumps(device.device_id)},"head_seq":{head.head_seq},'
+            f'"head_hash":{json.dumps(head.head_hash)},"checkpoint":{checkpoint},'
+            f'"more":{"true" if more else "false"},"events":[{items}]}}').encode()
+
+
 def stats(db: CentralDB) -> dict:
     """Counts for IT: events, devices with their highest gapless seq, quarantine, conflicts."""
     with db.read() as conn:
@@ -112,14 +140,26 @@ def verify(db: CentralDB) -> dict:
                     problems.append({"device_id": dev.device_id, "device_seq": cp.device_seq,
                                      "problem": problem[0], "detail": problem[1]})
         # Batches refused because they contradict the central's copy (a workstation restored or
-        # rewritten): the central's copy stands, and IT is told which device and where.
+        # rewritten): the central's copy stands, and IT is told which device and where. One the
+        # device later recovered from (it took the central's copy back and said so in a
+        # device.chain_recovered event, app/store/forks.py) is listed as resolved, not a problem.
+        recovered = dict(conn.execute(sa.select(events.c.device_id, sa.func.max(events.c.received_at))
+                                      .where(events.c.type == "device.chain_recovered")
+                                      .group_by(events.c.device_id)).all())
+        resolved: list[dict] = []
         for r in conn.execute(sa.select(device_audit.c.device_id, device_audit.c.at, device_audit.c.reason)
                               .where(device_audit.c.action == CHAIN_DIFFERS).order_by(device_audit.c.id)):
             seq = re.match(r"seq (\d+): ", r.reason)
-            problems.append({"device_id": r.device_id, "device_seq": int(seq.group(1)) if seq else 0,
-                             "problem": CHAIN_DIFFERS, "detail": f"at {r.at} the device sent a chain that "
-                             f"differs from the central's copy, refused: {r.reason}"})
-    return {"devices": len(devs), "events": n_events, "checkpoints": n_cps, "problems": problems}
+            entry = {"device_id": r.device_id, "device_seq": int(seq.group(1)) if seq else 0,
+                     "problem": CHAIN_DIFFERS, "detail": f"at {r.at} the device sent a chain that "
+                     f"differs from the central's copy, refused: {r.reason}"}
+            if recovered.get(r.device_id) and recovered[r.device_id] >= r.at:
+                resolved.append({**entry, "detail": entry["detail"] + "; the device then took the central's "
+                                 f"copy back and recorded it (device.chain_recovered at {recovered[r.device_id]})"})
+            else:
+                problems.append(entry)
+    return {"devices": len(devs), "events": n_events, "checkpoints": n_cps, "problems": problems,
+            "resolved": resolved}
 
 
 def _verify_chain(conn, dev: Device, head_seq: int, head_hash: str, hashes: dict[int, str]) -> int:

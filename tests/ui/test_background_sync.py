@@ -221,6 +221,10 @@ def test_the_banner_tells_unreachable_from_refused():
                         problem="The central refused the request (401 unauthorized)")
     mode, text, tip = link_view(refused, since)
     assert mode == "downtime" and text.startswith("Central: refused this workstation") and "401" in tip
+    forked = LinkState(enrolled=True, reachable=True, last_ok=since, fork={"to_take_back": 17},
+                       problem="This workstation was restored from an older copy: an admin runs recover-chain")
+    mode, text, tip = link_view(forked, since)
+    assert mode == "live" and "recover the chain" in text and "recover-chain" in tip
     assert link_view(LinkState(enrolled=False), since) is None  # not enrolled: the store's own state shows
     assert link_view(LinkState(enrolled=True), since)[:2] == (None, "Central: connecting…")
     low = LinkState(enrolled=True, reachable=True, last_ok=since, pull_stopped=True,
