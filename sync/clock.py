@@ -64,10 +64,12 @@ class Clock:
         return time.monotonic()
 
     def tick(self) -> str:
-        """Next HLC value for a local event: always above every value ticked or observed before."""
+        """Next HLC value for a local event: above every value ticked or observed before, unless that
+        lies more than ``MAX_DRIFT_MS`` ahead of the wall clock (the clock was set back from running
+        fast): then the wall clock again, so events stay within what the device's clock says."""
         with self._lock:
             wall = int(self._now().timestamp() * 1000)
-            if wall > self._last_ms:
+            if wall > self._last_ms or self._last_ms > wall + MAX_DRIFT_MS:
                 self._last_ms, self._counter = wall, 0
             elif self._counter >= MAX_COUNTER:
                 self._last_ms, self._counter = self._last_ms + 1, 0

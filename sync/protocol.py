@@ -52,6 +52,8 @@ TOKEN_INVALID = "token_invalid"
 ALREADY_ENROLLED = "already_enrolled"
 DEVICE_REVOKED = "device_revoked"
 RATE_LIMITED = "rate_limited"
+TIME_BEYOND_DEVICE_CLOCK = "time_beyond_device_clock"  # later than the device's own clock said at push
+TIME_IMPLAUSIBLE = "time_implausible"  # far past the central's clock (year 9999), or before 2000
 # Refusals the workstation fixes by sending again from ``highest_gapless_seq + 1``.
 RETRYABLE = frozenset({SEQ_GAP})
 
@@ -79,6 +81,10 @@ class PushRequest(_Wire):
     checkpoint: Checkpoint
     events: list[dict] = Field(min_length=1, max_length=MAX_BATCH)
     backlog: int = Field(default=0, ge=0, description="events still pending at the workstation")
+    device_clock: str | None = Field(
+        default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$",
+        description="the workstation's wall clock when it sent the batch (RFC 3339 UTC); the central "
+                    "measures the device's clock offset from it and holds events timed beyond it")
 
 
 class EventResult(_Wire):
@@ -92,6 +98,9 @@ class PushResponse(_Wire):
     device_id: str
     results: list[EventResult]
     highest_gapless_seq: int = Field(description="every event of this device up to here is held")
+    clock_offset_s: float | None = Field(
+        default=None, description="the device's clock minus the central's at receipt, in seconds "
+                                  "(when the push carried `device_clock`)")
 
 
 class ErrorBody(_Wire):
@@ -163,9 +172,11 @@ class Health(_Wire):
     detail: str = ""
 
 
-def push_request_json(device_id: str, checkpoint: Checkpoint, bodies: list[bytes], backlog: int) -> bytes:
+def push_request_json(device_id: str, checkpoint: Checkpoint, bodies: list[bytes], backlog: int,
+                      device_clock: str | None = None) -> bytes:
     """A PushRequest built from stored canonical event texts (UTF-8 bytes), without parsing them again."""
-    head = (f'{{"device_id":{_q(device_id)},"backlog":{int(backlog)},'
+    clock = f'"device_clock":{_q(device_clock)},' if device_clock else ""
+    head = (f'{{"device_id":{_q(device_id)},"backlog":{int(backlog)},{clock}'
             f'"checkpoint":{checkpoint.model_dump_json()},"events":[')
     return head.encode() + b",".join(bodies) + b"]}"
 

@@ -240,6 +240,7 @@ class PushReport:
     highest_gapless_seq: int | None = None
     chain_broken_at: int | None = None  # left to chain_recovery.after_push: a restore, or a real break
     chain_broken_detail: str | None = None
+    clock_offset_s: float | None = None  # this device's clock minus the central's, as it measured
 
 
 def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batch_size: int = MAX_BATCH,
@@ -269,7 +270,8 @@ def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batc
                     break
                 cp = outbox.sign_at(store, rows[-1].device_seq, rows[-1].hash, key)
                 left = max(0, total - (rows[-1].device_seq - first + 1))  # still pending after this batch
-                body = push_request_json(store.device_id, cp, [r.body for r in rows], left)
+                body = push_request_json(store.device_id, cp, [r.body for r in rows], left,
+                                         device_clock=store.clock.now_iso())
                 window.append((rows, sender.submit(call, client, "POST", "/v1/push", retry, content=body,
                                                    headers={"Content-Type": "application/json"},
                                                    answer_key=central_key)))
@@ -280,6 +282,8 @@ def push(store: Store, client: httpx.Client, *, retry: Retry | None = None, batc
             resp = answer_of.result()
             answer = _decode(resp)
             report.highest_gapless_seq = answer.get("highest_gapless_seq", report.highest_gapless_seq)
+            if isinstance(answer.get("clock_offset_s"), (int, float)):
+                report.clock_offset_s = float(answer["clock_offset_s"])
             if resp.status_code != 409:
                 _record(store, (rows, answer["results"]), report, total, progress)
                 continue
@@ -407,6 +411,8 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
     try:
         store.checkpoint("sync")
         store.set_meta("last_sync", now)
+        if report.clock_offset_s is not None:
+            record_clock_offset(store, report.clock_offset_s, now)
     except DiskFull:
         if stopped is None:
             raise
@@ -415,8 +421,15 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
                "pulled": pulled, "pending": outbox.pending_count(store),
                "held_back": outbox.held_back(store)[:50],
                "highest_gapless_seq": report.highest_gapless_seq, "refused": report.refused, "at": now,
-               "pull_stopped": None, "fork": own["fork"], "taken_back": own["taken_back"]}
+               "pull_stopped": None, "fork": own["fork"], "taken_back": own["taken_back"],
+               "clock_offset_s": report.clock_offset_s}
     if stopped is not None:
         summary["pull_stopped"] = stopped.reason
         summary["message"] = f"pushed {report.sent} events (the central holds them); {stopped}"
     return summary
+
+
+def record_clock_offset(store: Store, offset_s: float, at: str) -> None:
+    """Keep the offset of this workstation's clock the central measured (shown by status and the banner)."""
+    store.set_meta("clock_offset_s", repr(round(offset_s, 3)))
+    store.set_meta("clock_checked_at", at)

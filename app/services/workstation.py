@@ -8,7 +8,7 @@ from typing import TextIO
 
 from app.store import forks
 from app.store.store import Store
-from sync.clock import Clock
+from sync.clock import SKEW_FLAG_S, Clock
 
 from .errors import InputError
 
@@ -58,7 +58,8 @@ def status(store: Store) -> dict:
             "chain_head": store.head.device_seq, "user": store.actor.user_id, "role": store.actor.role,
             "central_plain_http": plain_http_warning(meta) is not None,
             "warnings": [w for w in (plain_http_warning(meta), _chain_refused_warning(store)) if w],
-            "chain_fork": forks.pending_fork(store), "chain_recoveries": forks.recovered_count(store)}
+            "chain_fork": forks.pending_fork(store), "chain_recoveries": forks.recovered_count(store),
+            **clock_status(meta)}
 
 
 def _chain_refused_warning(store: Store) -> str | None:
@@ -68,6 +69,14 @@ def _chain_refused_warning(store: Store) -> str | None:
         return None
     return (f"The central refused this workstation's log from seq {row['seq']}: it differs from the central's "
             f"copy (restored from a backup, or changed). Events from there on are not synced; call IT.")
+
+
+def clock_status(meta: dict) -> dict:
+    """This workstation's clock offset from the central's as measured at the last push that carried it
+    (None before any), and whether it is off by more than the central flags."""
+    offset = float(meta["clock_offset_s"]) if meta.get("clock_offset_s") else None
+    return {"clock_offset_s": offset, "clock_checked_at": meta.get("clock_checked_at"),
+            "clock_off": offset is not None and abs(offset) > SKEW_FLAG_S}
 
 
 def export_audit(store: Store, out: TextIO) -> int:

@@ -81,6 +81,18 @@ def link_view(link, now: datetime | None = None) -> tuple[str | None, str, str] 
         f"{link.problem}\nCaptures are kept on this workstation and sent when the central answers again.")
 
 
+def clock_warning(status: dict) -> tuple[str, str] | None:
+    """(text, tooltip) when the central measured this workstation's clock more than 2 min off, else None."""
+    offset = status.get("clock_offset_s")
+    if not status.get("clock_off") or offset is None:
+        return None
+    way = "fast" if offset > 0 else "slow"
+    text = f"⚠ Clock {age_text(max(60, round(abs(offset) / 60) * 60))} {way}"  # to the nearest minute
+    return text, (f"The central measured this workstation's clock {abs(offset):.0f} s {way} at the last sync "
+                  f"({status.get('clock_checked_at') or 'time unknown'}). Captures are kept and shared, but their "
+                  f"times are off: ask IT to set the clock right.")
+
+
 def held_back_text(events: list[dict]) -> str:
     """The tooltip of the held-back count: which events the central would not take, and why."""
     lines = [f"#{e['device_seq']} {e['type']}: {e['state']} ({e.get('reason') or 'no reason given'})"
@@ -116,11 +128,13 @@ class Banner(QFrame):
         self.census = named(QLabel(""), "Census age")
         self.plain_http = named(QLabel("⚠ Unencrypted link"), "Warning: the link to the central is not encrypted")
         self.plain_http.setObjectName("plainHttpWarning")
+        self.clock = named(QLabel(""), "Clock warning")
+        self.clock.setObjectName("clockWarning")
         self.lock_button = named(QPushButton("Lock (Ctrl+L)"), "Lock the workstation")
         row.addWidget(self.mode)
         row.addWidget(self.who)
         row.addStretch(1)
-        for w in (self.central, self.plain_http, self.pending, self.held_back, self.last_sync, self.census,
+        for w in (self.central, self.plain_http, self.pending, self.held_back, self.clock, self.last_sync, self.census,
                   self.lock_button):
             row.addWidget(w)
         self._status_widgets = (self.central, self.pending, self.last_sync, self.census, self.lock_button)
@@ -140,7 +154,7 @@ class Banner(QFrame):
         self._set_mode("training" if training else "locked")
         self.mode.setText("TRAINING · LOCKED" if training else "LOCKED")
         self.who.setText("Nobody signed in")
-        for w in (*self._status_widgets, self.held_back, self.plain_http):
+        for w in (*self._status_widgets, self.held_back, self.plain_http, self.clock):
             w.hide()
 
     def show_status(self, identity: dict, status: dict, now: datetime | None = None, link=None) -> None:
@@ -169,11 +183,16 @@ class Banner(QFrame):
         plain = bool(status.get("central_plain_http"))
         self.plain_http.setToolTip(next(iter(status.get("warnings") or []), "") if plain else "")
         self.plain_http.setVisible(plain)
+        warning = clock_warning(status)
+        self.clock.setText(warning[0] if warning else "")
+        self.clock.setToolTip(warning[1] if warning else "")
+        self.clock.setVisible(warning is not None)
         if identity.get("mode") == "training":  # practice never syncs: counts would only confuse
             self.central.setText("Practice only: nothing leaves this store")
             self.pending.hide()
             self.last_sync.hide()
             self.held_back.hide()
+            self.clock.hide()
 
 
 class HeldBackDialog(QDialog):

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QProgressBar, QStack
 from app.services import tasks as ts
 from app.services import training as tr
 from app.services.workstation import status
+from sync.clock import Clock
 
 from .banner import Banner, HeldBackDialog
 from .board import BoardScreen
@@ -30,13 +31,14 @@ TRAINING_HINT = (f"TRAINING: practise with synthetic patients only. Sign in as n
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, data_dir: Path, *, user: str = "", hint: str = "", sync_every_ms: int = SYNC_EVERY_MS):
+    def __init__(self, data_dir: Path, *, user: str = "", hint: str = "", sync_every_ms: int = SYNC_EVERY_MS,
+                 clock: Clock | None = None):
         super().__init__()
         self.setWindowTitle("Tideover")
         self.setAccessibleName("Tideover")
         self.setMinimumSize(1024, 700)
         self.live_dir, self.live_hint, self.prefill_user = Path(data_dir), hint, user
-        self.session = Session(self.live_dir, parent=self)
+        self.session = Session(self.live_dir, clock=clock, parent=self)
         self.syncer = SyncRunner(self.session, every_ms=sync_every_ms, parent=self)
         self._status: dict | None = None  # the store's last answer for the banner
         central = QWidget()

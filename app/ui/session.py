@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from app.store.store import Store
+from sync.clock import Clock
 
 from .worker import StoreWorker
 
@@ -29,9 +30,11 @@ class Session(QObject):
     unlocked = Signal()
     locked = Signal(str)  # why: "idle", "manual", "exit"
 
-    def __init__(self, data_dir: Path, *, training: bool = False, parent: QObject | None = None):
+    def __init__(self, data_dir: Path, *, training: bool = False, clock: Clock | None = None,
+                 parent: QObject | None = None):
         super().__init__(parent)
         self.data_dir = Path(data_dir)
+        self.clock = clock  # the store's clock (None: this machine's); a test passes a skewed one
         self.training = training
         self.worker = StoreWorker(self)
         self.store: Store | None = None
@@ -45,12 +48,13 @@ class Session(QObject):
 
     # -- unlocking ---------------------------------------------------------------------------
     def unlock(self, user: str, password: str, on_error: Callable[[Exception], None]) -> None:
-        self.worker.run(Store.open, self.data_dir, user, password, on_done=self._opened, on_error=on_error)
+        self.worker.run(Store.open, self.data_dir, user, password, self.clock, on_done=self._opened,
+                        on_error=on_error)
 
     def unlock_break_glass(self, code: str, reason: str, name: str,
                            on_error: Callable[[Exception], None]) -> None:
-        self.worker.run(Store.open_break_glass, self.data_dir, code, reason, name, on_done=self._opened,
-                        on_error=on_error)
+        self.worker.run(Store.open_break_glass, self.data_dir, code, reason, name, self.clock,
+                        on_done=self._opened, on_error=on_error)
 
     def _opened(self, store: Store) -> None:
         self.store = store

@@ -283,11 +283,13 @@ def cmd_stats(args) -> int:
     if args.json:
         _print(st)
     else:
-        for key in ("events", "accepted", "conflict", "quarantine", "conflicts", "devices"):
-            print(f"{key:<12} {st[key]}")
+        for key in ("events", "accepted", "conflict", "quarantine", "conflicts", "devices", "clock_off_devices"):
+            print(f"{key:<17} {st[key]}")
         for d in st["per_device"]:
+            clock = "" if d["clock_offset_s"] is None else f"  clock {d['clock_offset_s']:+.1f} s"
             print(f"  {d['device_id']}  {d['site_id']}/{d['unit_id']}  seq {d['highest_seq']}  "
-                  f"backlog {d['reported_backlog']}  last push {d['last_push_at']}")
+                  f"backlog {d['reported_backlog']}  last push {d['last_push_at']}{clock}"
+                  f"{'  CLOCK OFF' if d['clock_off'] else ''}")
     return 0
 
 

@@ -62,6 +62,8 @@ devices = sa.Table(
     sa.Column("backlog", sa.BigInteger, nullable=False),
     sa.Column("revoked_at", sa.String(40)),
     sa.Column("revoked_reason", sa.Text),
+    sa.Column("clock_offset_s", sa.Float),  # the device's clock minus the central's, at its last push
+    sa.Column("clock_read_at", sa.String(40)),
 )
 device_audit = sa.Table(  # append-only: every enrollment, re-enrollment, revoke and bundle registration
     "device_audit", metadata,

@@ -27,7 +27,7 @@ from pydantic import ConfigDict, ValidationError, create_model
 
 from sync.canonical import canonical_bytes
 from sync.checkpoint import Checkpoint, verify_checkpoint
-from sync.clock import Clock
+from sync.clock import Clock, iso
 from sync.errors import BadSignature, InvalidEvent
 from sync.events import SCHEMA_VERSION, WORKFLOWS, Event, Mode, describe_validation
 from sync.grants import TRUST_TYPES, GrantBook
@@ -55,7 +55,7 @@ from sync.protocol import (
 )
 from sync.taskorder import EDIT_TYPES, rival_key
 
-from . import actors
+from . import actors, clocks
 from .db import CentralDB, checkpoints, conflicts, device_audit, devices, events, quarantine
 from .enroll import Device
 from .errors import Refused
@@ -78,6 +78,7 @@ class PushBatch:
     checkpoint: Checkpoint
     events: list[dict]
     backlog: int = 0
+    device_clock: str | None = None  # the workstation's clock when it sent the batch
 
 
 @dataclass
@@ -88,10 +89,14 @@ class Outcome:
     results: list[dict]
     highest_gapless_seq: int
     counts: Counter = field(default_factory=Counter)  # (site, unit, workflow, result) -> n
+    clock_offset_s: float | None = None
 
     def response(self) -> dict:
-        return {"device_id": self.device_id, "results": self.results,
-                "highest_gapless_seq": self.highest_gapless_seq}
+        answer = {"device_id": self.device_id, "results": self.results,
+                  "highest_gapless_seq": self.highest_gapless_seq}
+        if self.clock_offset_s is not None:
+            answer["clock_offset_s"] = self.clock_offset_s
+        return answer
 
 
 def _bad(detail: str) -> Refused:
@@ -102,7 +107,7 @@ def parse_push(raw: object) -> PushBatch:
     """Check a decoded PushRequest with plain dict checks; Refused(422) naming the first problem."""
     if not isinstance(raw, dict):
         raise _bad("The request must be a JSON object.")
-    extra = set(raw) - {"device_id", "checkpoint", "events", "backlog"}
+    extra = set(raw) - {"device_id", "checkpoint", "events", "backlog", "device_clock"}
     if extra:
         raise _bad(f"Unknown field(s): {', '.join(sorted(extra))}.")
     device_id, evs, backlog = raw.get("device_id"), raw.get("events"), raw.get("backlog", 0)
@@ -110,6 +115,15 @@ def parse_push(raw: object) -> PushBatch:
         raise _bad("device_id must be a non-empty string.")
     if type(backlog) is not int or backlog < 0:
         raise _bad("backlog must be a whole number of events, 0 or more.")
+    device_clock = raw.get("device_clock")
+    if device_clock is not None:
+        try:
+            if type(device_clock) is not str or not _TIME.fullmatch(device_clock):
+                raise ValueError(device_clock)
+            clocks.parse_time(device_clock)
+        except ValueError:
+            raise _bad("device_clock must be the workstation's time as RFC 3339 UTC text "
+                       "(like 2026-11-25T08:00:00.000Z).") from None
     if not isinstance(evs, list) or not 1 <= len(evs) <= MAX_BATCH:
         raise _bad(f"events must be a list of 1 to {MAX_BATCH} events.")
     try:
@@ -129,7 +143,7 @@ def parse_push(raw: object) -> PushBatch:
             raise _bad(f"events[{i}]: hash and prev_hash must be 64 lowercase hex digits.")
         if not 1 <= len(ev["event_id"]) <= 64:
             raise _bad(f"events[{i}].event_id must be 1 to 64 characters.")
-    return PushBatch(device_id, checkpoint, evs, backlog)
+    return PushBatch(device_id, checkpoint, evs, backlog, device_clock)
 
 
 def check_batch(device: Device, batch: PushBatch) -> tuple[list[dict], dict[int, str]]:
@@ -260,6 +274,8 @@ def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None 
     before it (a client keeps two in flight), then is refused as a gap.
     """
     clock = clock or Clock()
+    received = clock.now()
+    reading = clocks.reading(batch.device_clock, received)
     evs, texts = check_batch(device, batch)
     deadline = time.monotonic() + reorder_wait
     if db.dialect == "postgresql":
@@ -267,13 +283,13 @@ def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None 
         # (the PostgreSQL writer mostly waits on the server; SQLite's writes in process, and
         # competing with it for the CPU measured slower there).
         seen = _head_seq(db, device.device_id)
-        verdicts = {ev["device_seq"]: meaning_problem(ev, device) for ev in evs if ev["device_seq"] > seen}
+        verdicts = {ev["device_seq"]: _verdict(ev, device, reading) for ev in evs if ev["device_seq"] > seen}
         if seen < evs[0]["device_seq"] - 1:
             seen = _wait_for_head(db, device.device_id, evs[0]["device_seq"] - 1, deadline)
     else:
         seen = _wait_for_head(db, device.device_id, evs[0]["device_seq"] - 1, deadline)
-        verdicts = {ev["device_seq"]: meaning_problem(ev, device) for ev in evs if ev["device_seq"] > seen}
-    now = clock.now_iso()
+        verdicts = {ev["device_seq"]: _verdict(ev, device, reading) for ev in evs if ev["device_seq"] > seen}
+    now = iso(received)
     # Held events never change, so a batch the first look found all held needs no write lock.
     try:
         with (db.read() if evs[-1]["device_seq"] <= seen else db.write()) as conn:
@@ -303,10 +319,11 @@ def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None 
                                head.head_seq)
             grants = None
             if new:  # a batch of only events already held writes nothing at all
-                grants = _take_new(db, conn, device, new, texts, verdicts, now, results, counts)
+                grants = _take_new(db, conn, device, new, texts, verdicts, now, results, counts, reading)
+                measured = {"clock_offset_s": reading.offset_s, "clock_read_at": now} if reading.device else {}
                 conn.execute(sa.update(devices).where(devices.c.device_id == device.device_id).values(
                     head_seq=new[-1]["device_seq"], head_hash=new[-1]["hash"], last_push_at=now,
-                    backlog=batch.backlog))
+                    backlog=batch.backlog, **measured))
                 cp = batch.checkpoint
                 conn.execute(db.insert_ignore(checkpoints), {
                     "device_id": device.device_id, "device_seq": cp.device_seq, "signed_at": cp.signed_at,
@@ -317,7 +334,12 @@ def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None 
             _record_differing_chain(db, device.device_id, err, now)
         raise
     actors.remember(db, grants)  # committed
-    return Outcome(device.device_id, results, hgs, counts)
+    return Outcome(device.device_id, results, hgs, counts, reading.offset_s)
+
+
+def _verdict(ev: dict, device: Device, reading: clocks.ClockReading) -> tuple[str, str, str] | None:
+    """An event's answer if it is not simply taken: invalid in meaning, or timed beyond belief."""
+    return meaning_problem(ev, device) or clocks.time_problem(ev, reading)
 
 
 def _differs(detail: str, seq: int, head_seq: int) -> Refused:
@@ -368,11 +390,11 @@ def _held(conn, device_id: str, lo: int, hi: int) -> dict[int, tuple[str, str, s
 
 
 def _take_new(db, conn, device: Device, new: list[dict], texts: dict[int, str], verdicts: dict, now: str,
-              results: list[dict], counts: Counter) -> GrantBook | None:
+              results: list[dict], counts: Counter, reading: clocks.ClockReading) -> GrantBook | None:
     """Answer and write the events past the held head; returns the device's grants after them."""
     for ev in new:  # the head moved since the first look (another server took part of the batch)
         if ev["device_seq"] not in verdicts:
-            verdicts[ev["device_seq"]] = meaning_problem(ev, device)
+            verdicts[ev["device_seq"]] = _verdict(ev, device, reading)
     grants = actors.check_actors(db, conn, device.device_id, new, verdicts)
     # Concurrent edits are those made from the same task version (sync.taskorder): never the clocks.
     edits = {key: ev for ev in new

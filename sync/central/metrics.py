@@ -62,20 +62,26 @@ class _DatabaseCollector:
         quar = GaugeMetricFamily("tideover_quarantine_events", "Events held back in quarantine",
                                  labels=["result"])
         conf = GaugeMetricFamily("tideover_conflicts", "Concurrent task edits flagged for review")
+        offset = GaugeMetricFamily("tideover_device_clock_offset_seconds",
+                                   "The device's clock minus the central's, measured at its last push "
+                                   "(alert when beyond +/-120)", labels=["device", "site", "unit"])
         now = self.clock.now()
         with self.db.read() as conn:
             for d in conn.execute(sa.select(devices.c.device_id, devices.c.site_id, devices.c.unit_id,
-                                            devices.c.head_seq, devices.c.backlog, devices.c.last_push_at)):
+                                            devices.c.head_seq, devices.c.backlog, devices.c.last_push_at,
+                                            devices.c.clock_offset_s)):
                 labels = [d.device_id, d.site_id, d.unit_id]
                 if d.last_push_at:
                     seen = datetime.fromisoformat(d.last_push_at.replace("Z", "+00:00"))
                     lag.add_metric(labels, max(0.0, (now - seen).total_seconds()))
                 backlog.add_metric(labels, d.backlog)
                 head.add_metric(labels, d.head_seq)
+                if d.clock_offset_s is not None:
+                    offset.add_metric(labels, d.clock_offset_s)
             counts = dict(conn.execute(sa.select(quarantine.c.result, sa.func.count())
                                        .group_by(quarantine.c.result)).all())
             n_conf = conn.execute(sa.select(sa.func.count()).select_from(conflicts)).scalar_one()
         for result in ("quarantined", "rejected"):
             quar.add_metric([result], counts.get(result, 0))
         conf.add_metric([], n_conf)
-        yield from (lag, backlog, head, quar, conf)
+        yield from (lag, backlog, head, quar, conf, offset)

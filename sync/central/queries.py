@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from sync.canonical import GENESIS_HASH
 from sync.checkpoint import Checkpoint, verify_checkpoint
+from sync.clock import SKEW_FLAG_S
 from sync.errors import BadSignature, ChainBroken
 from sync.events import recompute_hash
 from sync.protocol import SHARED_TYPE_PREFIXES
@@ -82,16 +83,25 @@ def stats(db: CentralDB) -> dict:
         n_conflicts = conn.execute(sa.select(sa.func.count()).select_from(conflicts)).scalar_one()
         devs = conn.execute(sa.select(devices.c.device_id, devices.c.site_id, devices.c.unit_id,
                                       devices.c.head_seq, devices.c.last_push_at, devices.c.backlog,
-                                      devices.c.enrolled_via).order_by(devices.c.device_id)).all()
+                                      devices.c.enrolled_via, devices.c.clock_offset_s, devices.c.clock_read_at)
+                            .order_by(devices.c.device_id)).all()
     return {
         "events": n_events, "accepted": by_result.get("accepted", 0), "conflict": by_result.get("conflict", 0),
         "quarantine": sum(r[2] for r in q_rows),
         "quarantine_by_reason": {f"{r[0]}:{r[1]}": r[2] for r in q_rows},
         "conflicts": n_conflicts, "devices": len(devs),
+        "clock_off_devices": sum(1 for d in devs if clock_off(d.clock_offset_s)),
         "per_device": [{"device_id": d.device_id, "site_id": d.site_id, "unit_id": d.unit_id,
                         "highest_seq": d.head_seq, "last_push_at": d.last_push_at,
-                        "reported_backlog": d.backlog, "enrolled_via": d.enrolled_via} for d in devs],
+                        "reported_backlog": d.backlog, "enrolled_via": d.enrolled_via,
+                        "clock_offset_s": d.clock_offset_s, "clock_read_at": d.clock_read_at,
+                        "clock_off": clock_off(d.clock_offset_s)} for d in devs],
     }
+
+
+def clock_off(offset_s: float | None) -> bool:
+    """Whether a device's measured clock offset is more than the central flags (2 min)."""
+    return offset_s is not None and abs(offset_s) > SKEW_FLAG_S
 
 
 def list_conflicts(db: CentralDB) -> list[dict]:
