@@ -7,9 +7,12 @@ it read a little slow, never fast). A device more than ``SKEW_FLAG_S`` off is fl
 ``tideover-central stats``, the metrics and the push answer (the workstation shows it).
 
 A skewed device's events are kept and shared: its clock is only wrong, not lying. What is held
-for review (quarantined, kept, never lost) is an event whose times lie beyond the device's own
-clock reading (a clock stepped back, or made-up times), and any time absurdly far from the
-central's own (year 9999) whatever the device says. Clinical times may lie in the past
+for review (quarantined, kept, never lost) is a shared event (one other workstations pull: tasks,
+patients, census) whose times lie beyond the device's own clock reading (a clock stepped back, or
+made-up times), and any event with a time absurdly far from the central's own (year 9999) whatever
+the device says. A device's own records (its initialization, grants, sign-ins) reach no other
+board, so a clock set back after running fast does not hold them, nor, through a held grant,
+everything its users do after. Clinical times may lie in the past
 (back-dated entries from paper); only the future is checked.
 """
 
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sync.clock import CLOCK_TOLERANCE_S, HLC_LEEWAY_S, SKEW_FLAG_S, iso
-from sync.protocol import QUARANTINED, TIME_BEYOND_DEVICE_CLOCK, TIME_IMPLAUSIBLE
+from sync.protocol import QUARANTINED, TIME_BEYOND_DEVICE_CLOCK, TIME_IMPLAUSIBLE, is_shared_type
 
 IMPLAUSIBLY_AHEAD = timedelta(days=7)  # further ahead of the central's clock than any real skew seen
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -73,7 +76,7 @@ def time_problem(ev: dict, clock: ClockReading) -> tuple[str, str, str] | None:
             return QUARANTINED, TIME_IMPLAUSIBLE, (
                 f"{name} {iso(at)} is more than {IMPLAUSIBLY_AHEAD.days} days past the central's clock "
                 f"({iso(clock.received)}) or before 2000")
-    if clock.device is not None:
+    if clock.device is not None and is_shared_type(ev["type"]):
         for name, at in times.items():
             leeway = HLC_LEEWAY_S if name == "hlc" else CLOCK_TOLERANCE_S
             if at > clock.device + timedelta(seconds=leeway):

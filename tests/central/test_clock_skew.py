@@ -199,16 +199,18 @@ def test_a_push_with_a_clock_reading_that_is_no_time_is_refused_whole(central):
 
 def test_events_stamped_before_the_clock_was_set_back_are_held_not_lost(central, workstation):
     url, db = central
-    shift = {"by": timedelta(hours=2)}
+    shift = {"by": timedelta(0)}
     store = workstation("stepped", Clock(lambda: utc_now() + shift["by"]))
     enroll_store(store, url, db)
-    early = capture(store, "referral")  # recorded while the clock was 2 h fast
+    shift["by"] = timedelta(hours=2)  # the clock jumped ahead ...
+    early = capture(store, "referral")  # ... while this was recorded (the census load too)
     shift["by"] = timedelta(0)  # IT set the clock right before the workstation synced
     later = ts.capture_task(store, "ed_triage", "P100002", ts_answers("ed_triage")).task_id
     answer = sync(store)
     assert answer["results"]["quarantined"] >= 1 and answer["refused"] is None
     held = {e["task_id"]: e for e in answer["held_back"] if e.get("task_id")}
     assert held[early]["reason"] == TIME_BEYOND_DEVICE_CLOCK
+    assert {e["type"] for e in answer["held_back"]} == {"task.created", "census.loaded"}  # sign-ins, grants go in
     assert ws.status(store)["quarantined"] >= 1
     assert ws.status(store)["pending_sync"] == 0
     with db.read() as conn:
