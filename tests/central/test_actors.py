@@ -134,3 +134,29 @@ def test_a_real_workstation_syncs_its_signed_grants_and_a_forged_admin_is_quaran
     assert forged.event_id not in held and as_admin.event_id not in held
     assert nina.query("SELECT count(*) AS n FROM tasks WHERE task_id = ?", [task_id])[0]["n"] == 1
     nina.close()
+
+
+def test_a_store_made_before_user_keys_syncs_whole_after_its_upgrade(central, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    url, db = central
+    data = tmp_path / "legacy"
+    shutil.copytree(Path(__file__).parent.parent / "fixtures" / "store_before_grants", data)
+    ada = Store.open(data, "ada", "legacy workstation passphrase")  # seals its grants, binds ada's key
+    enroll_store(ada, url, db)
+    ada.add_user("omar", "Omar", "nurse", "omar has a long passphrase")  # signed with ada's new key
+    ada.close()
+    nina = Store.open(data, "nina", "legacy workstation passphrase")
+    capture(nina)
+    summary = sync_service.sync(nina, sync_service.Link.from_store(nina))
+    assert summary["refused"] is None and summary["pending"] == 0
+    assert summary["results"]["quarantined"] == summary["results"]["rejected"] == 0
+    assert set(held_event_ids(db, nina.device_id)) == {r["event_id"] for r in nina.query(
+        "SELECT event_id FROM events WHERE device_id = ?", [nina.device_id])}
+    # After the seal, an unsigned grant written past the store is quarantined at the central.
+    forged = record_past_the_store(nina, "user.added", {"user_id": "eve", "display_name": "Eve", "role": "admin"},
+                                   nina.actor.model_dump())
+    summary = sync_service.sync(nina, sync_service.Link.from_store(nina))
+    assert [(h["event_id"], h["reason"]) for h in summary["held_back"]] == [(forged.event_id, "grant_invalid")]
+    nina.close()
