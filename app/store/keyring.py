@@ -214,12 +214,16 @@ class Keyring:
             uk.failed_count = max(uk.failed_count, int(theirs.get("failed_count") or 0))
             uk.not_before = max(uk.not_before, float(theirs.get("not_before") or 0.0))
             uk.locked = uk.locked or theirs.get("locked") is True
-        known = {json.dumps(f, sort_keys=True) for f in self.pending_failures}
-        for record in other.get("pending_failures") or []:
-            if isinstance(record, dict) and json.dumps(record, sort_keys=True) not in known:
-                self.pending_failures.append(record)
+        theirs = [r for r in other.get("pending_failures") or [] if isinstance(r, dict)]
+        # In the order they happened: the longer list (the file not restored) first, then what only the other holds.
+        first, second = (theirs, self.pending_failures) if len(theirs) > len(self.pending_failures) else \
+            (self.pending_failures, theirs)
+        merged, known = [], set()
+        for record in [*first, *second]:
+            if json.dumps(record, sort_keys=True) not in known:
+                merged.append(record)
                 known.add(json.dumps(record, sort_keys=True))
-        self.pending_failures.sort(key=lambda f: (str(f.get("attempted_at")), str(f.get("user_id"))))
+        self.pending_failures = merged
 
     @classmethod
     def load(cls, path: Path) -> Keyring:
