@@ -42,6 +42,10 @@ def test_import_contracts_hold():
     ("sync/protocol.py", "import app.services.sync", "sync and forms never import the desktop app"),
     ("app/store/outbox.py", "import app.services.tasks", "Layers: ui -> services -> store -> sync -> forms"),
     ("sync/events.py", "import app.store", "Layers: ui -> services -> store -> sync -> forms"),
+    # Only the launcher may hand over to the desktop app; any other CLI route to Qt is a break.
+    ("app/cli/tasks.py", "import app.ui.board", "Qt lives only in app.ui"),
+    ("app/cli/tasks.py", "import app.ui.board", "The UI and the CLI do not import each other"),
+    ("app/ui/board.py", "from app.cli import common", "The UI and the CLI do not import each other"),
 ])
 def test_import_contracts_fail_on_a_forbidden_import(tmp_path, path, forbidden_import, contract):
     """The check is real: the same tree with one forbidden import added breaks the named contract."""

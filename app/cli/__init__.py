@@ -7,16 +7,16 @@ Each submodule adds its commands with ``register(subparsers)``; a command is a f
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.services.workstation import default_data_dir  # noqa: F401 - `tideover`'s own data folder
 from sync.errors import TideoverError
 from sync.events import describe_validation
 
-from . import audit, common, demo, people, tasks, workstation
+from . import audit, common, demo, launcher, people, tasks, workstation
 
 COMMAND_MODULES = [workstation, people, tasks, audit, demo]
 try:  # added by the sync issue; absent until then
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        return common.launch_gui(args)
+        return launcher.launch_gui(args)
     ctx = common.Context(args)
     try:
         return int(args.run(args, ctx) or 0)
@@ -84,15 +84,6 @@ def exit_code(err: TideoverError) -> int:
     if err.kind in ("chain_broken", "bad_signature", "wrong_store", "not_granted"):
         return EXIT_AUDIT
     return EXIT_REFUSED
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("TIDEOVER_DATA_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("Tideover", "Tideover"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from app.services.errors import InputError
+from app.services.workstation import default_data_dir
 from app.store.store import Store
 
 
@@ -23,8 +24,6 @@ class Context:
     def data_dir(self) -> Path:
         if self.args.data_dir:
             return Path(self.args.data_dir)
-        from app.cli import default_data_dir
-
         return default_data_dir()
 
     @property
@@ -79,22 +78,3 @@ def read_json_file(path: Path, what: str):
 
 def print_json(obj) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
-
-
-def launch_gui(args) -> int:
-    try:
-        from app.ui.main import run_app
-    except ImportError:
-        print("tideover: the desktop app is not available in this build; see `tideover --help`.",
-              file=sys.stderr)
-        return 1
-    return run_app(args)
-
-
-def launch_gui_demo(store, data_dir) -> int | None:
-    """Open the desktop app on the demo store; None when no desktop app or display is available."""
-    try:
-        from app.ui.main import run_demo
-    except ImportError:
-        return None
-    return run_demo(store, data_dir)

@@ -34,7 +34,7 @@ def cmd_demo(args, ctx) -> int:
         ctx.adopt(store)
         synced = enroll_and_sync(store, central)
         if not args.headless:
-            from .common import launch_gui_demo
+            from .launcher import launch_gui_demo
 
             code = launch_gui_demo(store, data_dir)
             if code is not None:

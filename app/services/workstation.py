@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TextIO
 
@@ -13,6 +14,16 @@ from sync.clock import SKEW_FLAG_S, Clock
 from .errors import InputError
 
 ROLES = ("nurse", "unit_coordinator", "super_user", "admin")
+
+
+def default_data_dir() -> Path:
+    """The workstation's data folder: env TIDEOVER_DATA_DIR, else the platform's user data folder."""
+    env = os.environ.get("TIDEOVER_DATA_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("Tideover", "Tideover"))
 
 
 def init_workstation(data_dir: Path, *, site_id: str, unit_id: str, admin_id: str, password: str,
@@ -28,6 +39,17 @@ def init_workstation(data_dir: Path, *, site_id: str, unit_id: str, admin_id: st
     return Store.create(Path(data_dir), site_id=site_id, unit_id=unit_id, admin_id=admin_id,
                         admin_name=admin_name or admin_id, password=password, recovery_public_pem=pem,
                         settings=settings, clock=clock)
+
+
+def unlock(data_dir: Path, user_id: str, password: str, clock: Clock | None = None) -> Store:
+    """Open this workstation's store as ``user_id``; failures are counted, slowed and recorded."""
+    return Store.open(Path(data_dir), user_id, password, clock)
+
+
+def unlock_break_glass(data_dir: Path, code: str, reason: str, user_name: str,
+                       clock: Clock | None = None) -> Store:
+    """Emergency unlock with the sealed break-glass code; the sign-in is flagged for review."""
+    return Store.open_break_glass(Path(data_dir), code, reason, user_name, clock)
 
 
 def add_user(store: Store, user_id: str, role: str, password: str, display_name: str | None = None) -> None:

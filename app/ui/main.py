@@ -45,7 +45,7 @@ def run_app(args) -> int:
     refused = refuse_bad_runtime()
     if refused is not None:
         return refused
-    from app.cli import default_data_dir
+    from app.services.workstation import default_data_dir
 
     data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else default_data_dir()
     app = make_app()

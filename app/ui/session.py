@@ -13,7 +13,8 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
-from app.store.store import Store
+from app.services import workstation
+from app.services.workstation import Store
 from sync.clock import Clock
 
 from .worker import StoreWorker
@@ -48,12 +49,12 @@ class Session(QObject):
 
     # -- unlocking ---------------------------------------------------------------------------
     def unlock(self, user: str, password: str, on_error: Callable[[Exception], None]) -> None:
-        self.worker.run(Store.open, self.data_dir, user, password, self.clock, on_done=self._opened,
+        self.worker.run(workstation.unlock, self.data_dir, user, password, self.clock, on_done=self._opened,
                         on_error=on_error)
 
     def unlock_break_glass(self, code: str, reason: str, name: str,
                            on_error: Callable[[Exception], None]) -> None:
-        self.worker.run(Store.open_break_glass, self.data_dir, code, reason, name, self.clock,
+        self.worker.run(workstation.unlock_break_glass, self.data_dir, code, reason, name, self.clock,
                         on_done=self._opened, on_error=on_error)
 
     def _opened(self, store: Store) -> None:

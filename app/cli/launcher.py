@@ -1,0 +1,27 @@
+"""The one place the ``tideover`` command hands over to the desktop app (Qt is imported only from here on).
+
+The import contracts keep ``app.cli`` and ``app.ui`` apart except for this launcher's two imports.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def launch_gui(args) -> int:
+    try:
+        from app.ui.main import run_app
+    except ImportError:
+        print("tideover: the desktop app is not available in this build; see `tideover --help`.",
+              file=sys.stderr)
+        return 1
+    return run_app(args)
+
+
+def launch_gui_demo(store, data_dir) -> int | None:
+    """Open the desktop app on the demo store; None when no desktop app or display is available."""
+    try:
+        from app.ui.main import run_demo
+    except ImportError:
+        return None
+    return run_demo(store, data_dir)
