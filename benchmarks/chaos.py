@@ -5,7 +5,8 @@ workstation captured, none lost and none twice.
 
 Each round captures events, then syncs through one fault: the client killed (SIGKILL) during
 push, responses lost after the central committed, injected 5xx and timeouts, batches delivered
-twice and late (out of order), or the central killed and restarted mid-batch. Then it syncs
+twice and late (out of order), the central killed and restarted mid-batch, or the workstation's
+folder restored from a copy taken earlier in the round (then `recover-chain`). Then it syncs
 cleanly and compares the central with the workstation. Prints one JSON object of counts; exits 1
 if any round lost or doubled an event. The test suite runs the same rounds (tests/central).
 """
@@ -36,7 +37,7 @@ from sync.central.db import CentralDB, events, quarantine
 from sync.central.enroll import create_token
 
 SCENARIOS = ("client_killed", "lost_responses", "errors_and_timeouts", "twice_and_out_of_order",
-             "central_restarted")
+             "central_restarted", "restored_from_backup")
 
 
 def free_port() -> int:
@@ -182,6 +183,8 @@ class Chaos:
             store.close()
             self._kill_client()
             store = self._open()
+        elif scenario == "restored_from_backup":
+            store = self._restore_from_backup(store)
         elif scenario == "central_restarted":
             timer = threading.Timer(self.rng.uniform(0.05, 0.4), self._restart_central)
             timer.start()
@@ -199,6 +202,38 @@ class Chaos:
         store.close()
         self.totals[scenario] += 1
         return result
+
+    def _restore_from_backup(self, store: Store) -> Store:
+        """Copy the folder, work and sync on, put the copy back, work on it, then recover the chain as
+        an admin would (with lost answers on the way)."""
+        import shutil
+
+        from app.services import chain_recovery
+
+        store.close()
+        copy = self.workdir / "backup"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(self.data_dir, copy)
+        store = self._open()
+        capture_some(store, self.rng, self.rng.randint(1, self.n))
+        self._sync(store)
+        store.close()
+        shutil.rmtree(self.data_dir)
+        shutil.copytree(copy, self.data_dir)
+        store = self._open()
+        capture_some(store, self.rng, self.rng.randint(0, 40))
+        self._sync(store)
+        if store.meta().get("chain_fork"):
+            self.totals["restored_from_backup_forked"] += 1
+        transport = FaultyTransport(self.rng, lost=0.3)
+        try:
+            chain_recovery.recover_chain(store, sync_service.Link.from_store(store), transport=transport,
+                                         retry=sync_service.Retry(attempts=12, base=0.02, cap=0.5))
+        except sync_service.SyncError:
+            self.totals["sync_gave_up"] += 1
+        self.totals.update(transport.counts)
+        self.totals["restored_from_backup"] += 1
+        return store
 
     def _held_count(self) -> int:
         with self.db.read() as conn:

@@ -421,3 +421,44 @@ def test_recover_chain_killed_with_sigkill_at_any_moment_loses_and_doubles_nothi
     do_sync(ward["b"])
     assert all_tasks(ward) <= task_ids(ward["b"])
     assert central_verify(db)["problems"] == []
+
+
+def test_a_forked_event_its_maker_may_no_longer_make_stays_in_the_fork_with_the_reason(central, make_store, tmp_path):
+    """After the backup the original timeline made Nina a super-user; on the restored copy she still
+    signed in as a nurse. Re-recording that sign-in after the central's head would break the device's
+    role grants, so it stays in the recorded fork, listed with the reason; everything else goes on."""
+    url, db = central
+    a = make_store("a")
+    enroll_store(a, url, db)
+    nurse_password = "lantern harbour violet quiet meadow"
+    a.add_user("nina", "Nina Okafor (RN)", "nurse", nurse_password)
+    first = capture(a)
+    do_sync(a)
+    a.close()
+    backup(tmp_path / "a", tmp_path / "snap")
+    a = reopen(tmp_path / "a")
+    a.change_role("nina", "super_user")
+    do_sync(a)
+    a.close()
+    restore(tmp_path / "snap", tmp_path / "a")
+    nina = Store.open(tmp_path / "a", "nina", nurse_password)
+    later = capture(nina, "referral", "P100002")
+    nina.close()
+    a = reopen(tmp_path / "a")
+    try:
+        assert do_sync(a)["fork"] is not None
+        chain_recovery.recover_chain(a, sync_service.Link.from_store(a), retry=sync_service.Retry(**FAST))
+        listed = chain_recovery.list_forks(a)[0]["events"]
+        kept = [e for e in listed if e["re_recorded_seq"] is None]
+        assert kept and all("actor_not_granted" in e["reason"] for e in kept)
+        assert {e["type"] for e in kept} >= {"access.sign_in", "task.created"}
+        assert a.query("SELECT count(*) AS n FROM forked_events WHERE re_recorded_seq IS NULL")[0]["n"] == len(kept)
+        assert first in task_ids(a) and later not in task_ids(a)
+        assert a.verify() > 0
+        assert do_sync(a)["pending"] == 0
+        held = held_event_ids(db, a.device_id)
+        assert set(held) == set(own_ids(a)) and len(held) == len(set(held))
+        assert central_verify(db)["problems"] == []
+    finally:
+        a.db.conn.close()
+        a.db = None
