@@ -158,7 +158,8 @@ def push_as_another_device(central: EmbeddedCentral, event_id: str) -> None:
     now = "2026-11-25T08:00:00.000Z"
     body = seal({"event_id": event_id, "type": "device.initialized", "site_id": "demo-general",
                  "unit_id": "ward-7", "device_id": device_id, "device_seq": 1,
-                 "actor": {"user_id": "it", "display_name": "IT", "role": "admin"}, "occurred_at": now,
+                 "actor": {"user_id": "system", "display_name": "Tideover workstation", "role": "admin"},
+                 "occurred_at": now,
                  "recorded_at": now, "hlc": "1764057600001.00000", "source": f"workstation:{device_id}",
                  "correlation_id": new_id(), "mode": "synthetic", "payload": {"public_key": public_key_text(key)}},
                 GENESIS_HASH).body()
