@@ -20,12 +20,9 @@ import sqlalchemy as sa
 from sync.grants import TRUST_TYPES, GrantBook
 from sync.protocol import QUARANTINED
 
-from .db import CentralDB, events
+from .db import TRUST_WHERE, CentralDB, events
 
 _CACHE = "grant_books"
-# As written in migration 0003's partial index (the planners match it only against the same constants).
-_TRUST_WHERE = sa.text("events.type IN ('device.grants_sealed', 'device.initialized', 'user.added', "
-                       "'user.key_bound', 'user.role_changed')")
 
 
 def check_actors(db: CentralDB, conn: sa.Connection, device_id: str, new: list[dict],
@@ -74,7 +71,7 @@ def _book_at(db: CentralDB, conn: sa.Connection, device_id: str, upto: int) -> G
         book, after = GrantBook(device_id), 0
     if after < upto:
         q = (sa.select(events.c.body).where(events.c.device_id == device_id, events.c.device_seq > after,
-                                            events.c.device_seq <= upto, _TRUST_WHERE)
+                                            events.c.device_seq <= upto, TRUST_WHERE)
              .order_by(events.c.device_seq))
         for (body,) in conn.execute(q):
             book.take(orjson.loads(body))

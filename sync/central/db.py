@@ -73,11 +73,18 @@ device_audit = sa.Table(  # append-only: every enrollment, re-enrollment, revoke
     sa.Column("at", sa.String(40), nullable=False),
     sa.Column("by", sa.String(200), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
+    sa.Index("device_audit_by_device", "device_id", "id"),
 )
+# The event types that grant roles on a device, as the partial index events_trust (migration 0003) was
+# made: the planners use the index only for a query with these same constants (sync/central/actors.py).
+# sync.grants.TRUST_TYPES must stay this set (tests/central/test_schema_drift.py); a change needs a migration.
+TRUST_EVENT_TYPES = ("device.grants_sealed", "device.initialized", "user.added", "user.key_bound",
+                     "user.role_changed")
+TRUST_WHERE = sa.text("events.type IN (" + ", ".join(f"'{t}'" for t in TRUST_EVENT_TYPES) + ")")
 events = sa.Table(
     "events", metadata,
     sa.Column("gseq", _GSEQ, primary_key=True, autoincrement=True),
-    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
     sa.Column("device_id", sa.String(64), nullable=False),
     sa.Column("device_seq", sa.BigInteger, nullable=False),
     sa.Column("site_id", sa.String(64), nullable=False),
@@ -90,7 +97,11 @@ events = sa.Table(
     sa.Column("result", sa.String(16), nullable=False),
     sa.Column("received_at", sa.String(40), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+    sa.UniqueConstraint("event_id", name="events_event_id"),
     sa.UniqueConstraint("device_id", "device_seq", name="events_device_seq"),
+    sa.Index("events_by_unit", "site_id", "unit_id", "gseq"),  # pulls: a unit's events after a cursor
+    sa.Index("events_by_task", "task_id", "base_version"),  # conflict detection
+    sa.Index("events_trust", "device_id", "device_seq", sqlite_where=TRUST_WHERE, postgresql_where=TRUST_WHERE),
 )
 quarantine = sa.Table(
     "quarantine", metadata,
