@@ -42,6 +42,9 @@ def test_import_contracts_hold():
     ("sync/protocol.py", "import app.services.sync", "sync and forms never import the desktop app"),
     ("app/store/outbox.py", "import app.services.tasks", "Layers: ui -> services -> store -> sync -> forms"),
     ("sync/events.py", "import app.store", "Layers: ui -> services -> store -> sync -> forms"),
+    ("app/ui/board.py", "from app.store import outbox",
+     "The UI reaches the store and the network only through app.services"),
+    ("app/ui/sync_runner.py", "import httpx", "The UI reaches the store and the network only through app.services"),
     # Only the launcher may hand over to the desktop app; any other CLI route to Qt is a break.
     ("app/cli/tasks.py", "import app.ui.board", "Qt lives only in app.ui"),
     ("app/cli/tasks.py", "import app.ui.board", "The UI and the CLI do not import each other"),

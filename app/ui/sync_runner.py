@@ -10,7 +10,6 @@ never waits behind it. Failures become banner state, never popups.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,15 +17,13 @@ from datetime import UTC, datetime
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.services import sync as sync_service
-from app.store import outbox
+from app.services.sync_link import probe, read_link, sync_once
 
 from .session import Session
 from .worker import StoreWorker
 
 SYNC_EVERY_MS = 30_000
 BACKOFF_FACTOR_MAX = 4  # unreachable: 30 s, 60 s, 2 min, 2 min, ...
-REQUEST_TIMEOUT_S = 10.0
-PROBE_TIMEOUT_S = 3.0
 
 
 @dataclass
@@ -49,37 +46,6 @@ def next_delay_ms(failures: int, every_ms: int, factor_max: int = BACKOFF_FACTOR
     """The wait before the next timed sync: ``every_ms`` while syncing works, doubling per failure up to
     ``factor_max`` times it while the central is unreachable."""
     return every_ms * min(factor_max, 2 ** max(0, failures))
-
-
-# -- on the worker threads (plain Python, no Qt) --------------------------------------------------
-def read_link(store) -> tuple[sync_service.Link | None, list[dict]]:
-    """(how to reach the central or None when not enrolled, this device's held-back events)."""
-    try:
-        link = sync_service.Link.from_store(store)
-    except sync_service.NotEnrolled:
-        return None, []
-    return link, outbox.held_back(store)
-
-
-def sync_once(store, link: sync_service.Link) -> dict:
-    """One push-then-pull with a short timeout and a single try: the runner's timer is the retry loop."""
-    link = dataclasses.replace(link, timeout=REQUEST_TIMEOUT_S)
-    summary = sync_service.sync(store, link, retry=sync_service.Retry(attempts=1))
-    summary["held_back"] = outbox.held_back(store)
-    return summary
-
-
-def probe(link: sync_service.Link) -> None:
-    """Raise CentralUnreachable unless the central answers its health check (no credential, no store)."""
-    import httpx
-
-    bare = dataclasses.replace(link, credential=None, timeout=PROBE_TIMEOUT_S)
-    try:
-        with sync_service.http_client(bare) as client:
-            client.get("/healthz").raise_for_status()
-    except (httpx.HTTPError, OSError) as err:
-        raise sync_service.CentralUnreachable(f"The central at {link.url} does not answer "
-                                              f"({type(err).__name__}).") from None
 
 
 # -- on the GUI thread ------------------------------------------------------------------------------
