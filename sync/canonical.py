@@ -57,6 +57,26 @@ def normalize(value: Any) -> Any:
     return json.loads(text, parse_float=_normal_float, parse_int=_safe_int)
 
 
+def numbers_normal(value: Any) -> bool:
+    """Whether every number in ``value`` (JSON-shaped) is already as ``normalize`` leaves it: no
+    integral or out-of-range float, no integer beyond 2**53 - 1. A walk, without copying."""
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is dict:
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif kind is float:
+            if item.is_integer() or not _FLOAT_MIN <= abs(item) < _FLOAT_MAX:  # NaN fails the range test too
+                return False
+        elif kind is int and not -_INT_MAX <= item <= _INT_MAX:
+            return False
+    return True
+
+
 def _safe_int(text: str) -> int:
     value = int(text)
     if abs(value) > _INT_MAX:

@@ -12,6 +12,7 @@ ahead of its own clock reading, which is what the central checks a push against
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -34,15 +35,43 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})",
-                      re.ASCII)
+# The one time format of events: RFC 3339 in UTC ("Z"), 0 to 6 fraction digits, ASCII digits only
+# (``\d``, ``int()`` and ``str.isdigit`` also take Arabic-Indic and other digits).
+_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])"
+                   r"(?:\.([0-9]{1,6}))?Z")
+_HLC = re.compile(r"([0-9]{13})\.([0-9]{5})")
 
 
-def parse_rfc3339(text: str) -> datetime:
-    """An RFC 3339 time with a zone and ASCII digits only, as an aware datetime; ValueError otherwise."""
-    if not isinstance(text, str) or not _RFC3339.fullmatch(text):
-        raise ValueError(f"{text!r} is not an RFC 3339 time with a zone (e.g. 2026-11-25T03:40:00Z)")
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+@functools.lru_cache(maxsize=4096)
+def _real_date(year: str, month: str, day: str) -> bool:
+    try:
+        datetime(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return True
+
+
+def is_time(text: object) -> bool:
+    """Whether ``text`` is an event time: what ``parse_time`` takes (fast; dates are cached)."""
+    found = _TIME.fullmatch(text) if type(text) is str else None
+    return found is not None and _real_date(*found.group(1, 2, 3))
+
+
+def parse_time(text: str) -> datetime:
+    """An event time (``2026-11-25T08:00:00.000Z``) as an aware UTC datetime; ValueError otherwise.
+
+    The one parser of event times on both ends: the central's check, the event model and the board."""
+    found = _TIME.fullmatch(text) if isinstance(text, str) else None
+    if found is None or not _real_date(*found.group(1, 2, 3)):
+        raise ValueError(f"{str(text)[:40]!r} is not an RFC 3339 UTC time like 2026-11-25T08:00:00.000Z "
+                         f"(ASCII digits, ending in Z)")
+    year, month, day, hour, minute, second, fraction = found.groups()
+    micro = int((fraction or "0").ljust(6, "0"))
+    return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=UTC)
+
+
+def is_hlc(text: object) -> bool:
+    return type(text) is str and _HLC.fullmatch(text) is not None
 
 
 class Clock:
@@ -112,5 +141,8 @@ def format_hlc(ms: int, counter: int) -> str:
 
 
 def parse_hlc(text: str) -> tuple[int, int]:
-    ms, _, counter = text.partition(".")
-    return int(ms), int(counter or 0)
+    """(wall ms, counter) of an HLC text; ValueError unless it is 13 and 5 ASCII digits."""
+    found = _HLC.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        raise ValueError(f"{str(text)[:40]!r} is not a hybrid logical clock value (13 digits, a dot, 5 digits)")
+    return int(found.group(1)), int(found.group(2))

@@ -14,9 +14,16 @@ class TideoverError(Exception):
 
 
 class InvalidEvent(TideoverError):
-    """An event that is malformed or invalid in meaning (unknown type, bad payload)."""
+    """An event that is malformed or invalid in meaning (unknown type, bad payload).
+
+    ``reason`` is the protocol's reason code (``sync.protocol``: unknown_type, invalid_payload,
+    invalid_fields, not_canonical), the same at the central and on a workstation."""
 
     kind = "invalid_event"
+
+    def __init__(self, message: str, *, reason: str = "invalid_fields"):
+        super().__init__(message)
+        self.reason = reason
 
 
 class ChainBroken(TideoverError):

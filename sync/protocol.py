@@ -33,6 +33,7 @@ HELD = frozenset({ACCEPTED, DUPLICATE, CONFLICT})  # the central holds the event
 UNKNOWN_TYPE = "unknown_type"
 INVALID_PAYLOAD = "invalid_payload"
 INVALID_FIELDS = "invalid_fields"
+NOT_CANONICAL = "not_canonical"  # a key left out, a value coerced, a number not normalized
 ID_REUSED = "id_reused"
 KEY_MISMATCH = "key_mismatch"
 CONCURRENT_EDIT = "concurrent_edit"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.canonical import GENESIS_HASH, canonical_json, normalize
+from sync.canonical import GENESIS_HASH, canonical_json, normalize, numbers_normal
 from sync.checkpoint import new_signing_key, public_key_text, sign_checkpoint, verify_checkpoint
 from sync.errors import BadSignature, ChainBroken, InvalidEvent
 from sync.events import Event, new_id, parse_event, seal, verify_chain
@@ -124,3 +125,47 @@ json_values = st.recursive(
 def test_canonical_json_matches_rfc8785_on_normalized_values(value):
     value = normalize(value)
     assert canonical_json(value).encode() == rfc8785.dumps(value)
+
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+def test_event_times_and_hlcs_take_ascii_digits_only():
+    from sync.clock import parse_hlc, parse_time
+
+    assert parse_time("2026-11-25T08:00:00.123Z").isoformat() == "2026-11-25T08:00:00.123000+00:00"
+    assert parse_time("2026-11-25T08:00:00Z").microsecond == 0
+    for bad in ("2026-11-25T08:00:00.000Z".translate(ARABIC_INDIC), "２０２６-11-25T08:00:00Z",
+                "2026-02-30T08:00:00Z", "2026-11-25T24:00:00Z", "2026-11-25T08:00:00+00:00",
+                "2026-11-25T08:00:00Z\n", " 2026-11-25T08:00:00Z", "2026-11-25 08:00:00Z"):
+        with pytest.raises(ValueError):
+            parse_time(bad)
+        with pytest.raises(InvalidEvent, match="occurred_at"):
+            seal(fields(1, occurred_at=bad), GENESIS_HASH)
+    assert parse_hlc("1764057600001.00042") == (1764057600001, 42)
+    with pytest.raises(ValueError):
+        parse_hlc("1764057600001.00042".translate(ARABIC_INDIC))
+    with pytest.raises(InvalidEvent, match="hlc"):
+        seal(fields(1, hlc="1764057600001.00042".translate(ARABIC_INDIC)), GENESIS_HASH)
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)))
+def test_every_time_the_clock_writes_is_read_back(when):
+    from sync.clock import iso, parse_time
+
+    assert parse_time(iso(when)) == when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+NUMBERS = st.recursive(st.none() | st.booleans() | st.text(max_size=4) | st.integers(-(2 ** 60), 2 ** 60)
+                       | st.floats(allow_nan=False, allow_infinity=False),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                    max_size=3), max_leaves=8)
+
+
+@given(NUMBERS)
+def test_numbers_are_normal_exactly_when_normalize_leaves_them_as_they_are(value):
+    try:
+        same = canonical_json(normalize(value)) == canonical_json(value)
+    except InvalidEvent:
+        same = False
+    assert numbers_normal(value) == same

@@ -15,6 +15,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor, QFont
 
 import forms
+from sync.clock import parse_time as parse_event_time
 from sync.taskstate import TERMINAL
 
 from .theme import age_text
@@ -31,9 +32,10 @@ STAT_BG, OVERDUE_BG, CLOSED_FG = QColor("#ffd0d0"), QColor("#ffe2a8"), QColor("#
 
 
 def parse_time(text: str | None) -> float:
+    """Seconds since the epoch of an event time (sync.clock.parse_time: the one parser of event times)."""
     if not text:
         return 0.0
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return parse_event_time(text).timestamp()
 
 
 def is_overdue(priority: str, status: str, waited_seconds: float) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from datetime import datetime
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 import forms
 from app.services import tasks as ts
 from app.services.printing import answer_lines
+from sync.clock import parse_time
 from sync.taskstate import TERMINAL, allowed_next
 
 from .board_model import PRIORITY_TEXT, patient_name
@@ -43,7 +43,7 @@ STATUS_VERB = {"received": "Received", "accepted": "Accept", "rejected": "Reject
 def local_time(text: str | None) -> str:
     if not text:
         return ""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return parse_time(text).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def timeline_cells(entry: dict) -> list[str]:

@@ -21,19 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sync.clock import CLOCK_TOLERANCE_S, HLC_LEEWAY_S, SKEW_FLAG_S, iso
+from sync.clock import CLOCK_TOLERANCE_S, HLC_LEEWAY_S, SKEW_FLAG_S, iso, parse_time  # the one time parser
 from sync.protocol import QUARANTINED, TIME_BEYOND_DEVICE_CLOCK, TIME_IMPLAUSIBLE, is_shared_type
 
 IMPLAUSIBLY_AHEAD = timedelta(days=7)  # further ahead of the central's clock than any real skew seen
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _TIME_FIELDS = ("occurred_at", "recorded_at")
-
-
-def parse_time(text: str) -> datetime:
-    """A wire time (RFC 3339 UTC with ``Z``) as an aware datetime; ValueError if it is no real time."""
-    if not text.isascii():
-        raise ValueError(f"{text!r} is not an ASCII time")
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ Order of work, cheapest refusal first and the write lock last:
 5. under the write lock: the link to what the central holds, then per-event answers and inserts.
 
 Steps 1-4 and a mismatch with the held chain refuse the whole batch (nothing written). Past
-that, each event gets its own answer: an event invalid in meaning is quarantined, the chain
-goes on, and the rest of the queue is not blocked.
+that, each event gets its own answer: an event a workstation could not take (``sync.validity``,
+the one rule of both ends) is quarantined or rejected, the chain goes on, and the rest of the
+queue is not blocked.
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import get_args
 
 import sqlalchemy as sa
-from pydantic import ConfigDict, ValidationError, create_model
+from pydantic import ValidationError
 
 from sync.canonical import canonical_bytes
 from sync.checkpoint import Checkpoint, verify_checkpoint
-from sync.clock import Clock, iso
+from sync.clock import Clock, iso, parse_time
 from sync.errors import BadSignature, InvalidEvent
-from sync.events import SCHEMA_VERSION, WORKFLOWS, Event, Mode, describe_validation
+from sync.events import describe_validation
 from sync.grants import TRUST_TYPES, GrantBook
-from sync.payloads import PAYLOADS, Role
 from sync.protocol import (
     ACCEPTED,
     BAD_SIGNATURE,
@@ -42,7 +41,6 @@ from sync.protocol import (
     DUPLICATE,
     HASH_MISMATCH,
     ID_REUSED,
-    INVALID_FIELDS,
     INVALID_PAYLOAD,
     INVALID_REQUEST,
     KEY_MISMATCH,
@@ -54,6 +52,7 @@ from sync.protocol import (
     UNKNOWN_TYPE,
 )
 from sync.taskorder import EDIT_TYPES, rival_key
+from sync.validity import event_problem
 
 from . import actors, clocks
 from .db import CentralDB, checkpoints, conflicts, device_audit, devices, events, quarantine
@@ -63,10 +62,6 @@ from .errors import Refused
 CHAIN_DIFFERS = "chain_differs"  # the device_audit action of a batch that contradicts the central's copy
 
 REORDER_WAIT = 2.0  # seconds a batch waits for the one before it to be taken
-# Event's own field rules with the payload left as a dict: the payload is checked by its type's
-# model, which avoids Event's typed-payload hook and private state (half the cost per event).
-EventFields = create_model("EventFields", __config__=ConfigDict(extra="forbid"), payload=(dict, ...),
-                           **{name: (f.annotation, f) for name, f in Event.model_fields.items() if name != "payload"})
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHAIN_FIELDS = (("event_id", str), ("device_id", str), ("site_id", str), ("unit_id", str), ("type", str),
                  ("hash", str), ("prev_hash", str))
@@ -118,9 +113,7 @@ def parse_push(raw: object) -> PushBatch:
     device_clock = raw.get("device_clock")
     if device_clock is not None:
         try:
-            if type(device_clock) is not str or not _TIME.fullmatch(device_clock):
-                raise ValueError(device_clock)
-            clocks.parse_time(device_clock)
+            parse_time(device_clock)  # sync.clock: the one parser of wire times
         except ValueError:
             raise _bad("device_clock must be the workstation's time as RFC 3339 UTC text "
                        "(like 2026-11-25T08:00:00.000Z).") from None
@@ -193,74 +186,16 @@ def check_batch(device: Device, batch: PushBatch) -> tuple[list[dict], dict[int,
     return evs, texts
 
 
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z", re.ASCII)
-_SITE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._:-]{0,63}", re.ASCII)
-_HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
-_HLC = re.compile(r"\d{13}\.\d{5}", re.ASCII)
-_FIELDS = frozenset(EventFields.model_fields)
-_ACTOR_FIELDS = frozenset({"user_id", "display_name", "role", "on_behalf_of"})
-_ROLES = frozenset(get_args(Role))
-_WORKFLOWS = frozenset(WORKFLOWS) | {None}
-_MODES = frozenset(get_args(Mode))
+_QUARANTINED_REASONS = frozenset({UNKNOWN_TYPE, INVALID_PAYLOAD})
 
 
-def _text_ok(value, lo: int, hi: int) -> bool:
-    return type(value) is str and lo <= len(value) <= hi
-
-
-def _plainly_valid(ev: dict) -> bool:
-    """A fast check that passes only events EventFields would pass too (it is never looser);
-    anything it is unsure of goes to EventFields for the verdict and its wording."""
-    actor = ev.get("actor")
-    opt_text = (ev.get("task_id"), ev.get("causation_id"))
-    return (ev.keys() <= _FIELDS and _text_ok(ev.get("event_id"), 36, 36) and type(ev.get("type")) is str
-            and type(ev.get("device_seq")) is int and ev["device_seq"] >= 1
-            and type(ev.get("hash")) is str and _HEX.fullmatch(ev["hash"]) is not None
-            and type(ev.get("prev_hash")) is str and _HEX.fullmatch(ev["prev_hash"]) is not None
-            and ev.get("schema_version", 1) == 1
-            and type(ev.get("schema_version", 1)) is int and ev.get("workflow") in _WORKFLOWS
-            and all(v is None or type(v) is str for v in opt_text)
-            and (ev.get("base_version") is None or (type(ev["base_version"]) is int and ev["base_version"] >= 0))
-            and type(ev.get("site_id")) is str and _SITE_ID.fullmatch(ev["site_id"]) is not None
-            and type(ev.get("unit_id")) is str and _SITE_ID.fullmatch(ev["unit_id"]) is not None
-            and _text_ok(ev.get("device_id"), 1, 64)
-            and type(actor) is dict and actor.keys() <= _ACTOR_FIELDS and _text_ok(actor.get("user_id"), 1, 64)
-            and _text_ok(actor.get("display_name"), 1, 120) and actor.get("role") in _ROLES
-            and (actor.get("on_behalf_of") is None or type(actor["on_behalf_of"]) is str)
-            and type(ev.get("occurred_at")) is str and _TIME.fullmatch(ev["occurred_at"]) is not None
-            and type(ev.get("recorded_at")) is str and _TIME.fullmatch(ev["recorded_at"]) is not None
-            and type(ev.get("hlc")) is str and _HLC.fullmatch(ev["hlc"]) is not None
-            and _text_ok(ev.get("source"), 1, 120)
-            and (ev.get("destination") is None or _text_ok(ev["destination"], 0, 120))
-            and _text_ok(ev.get("correlation_id"), 1, 64) and ev.get("mode") in _MODES
-            and type(ev.get("payload")) is dict)
-
-
-def meaning_problem(ev: dict, device: Device) -> tuple[str, str, str] | None:
-    """(result, reason, detail) for an event that is chained correctly but invalid in meaning."""
-    model = PAYLOADS.get(ev["type"])
-    if model is None:
-        return QUARANTINED, UNKNOWN_TYPE, f"unknown event type {ev['type'][:64]!r}"
-    try:
-        model.model_validate(ev.get("payload"))
-    except ValidationError as err:
-        return QUARANTINED, INVALID_PAYLOAD, describe_validation(err)
-    try:
-        plain = _plainly_valid(ev)
-    except TypeError:  # an unhashable value where a name belongs
-        plain = False
-    if not plain:
-        try:
-            EventFields.model_validate(ev)
-        except ValidationError as err:
-            return REJECTED, INVALID_FIELDS, describe_validation(err)
-    task_id, base = ev.get("task_id"), ev.get("base_version")
-    if (isinstance(task_id, str) and len(task_id) > 64) or (isinstance(base, int) and base > 2 ** 53):
-        return REJECTED, INVALID_FIELDS, "task_id is longer than 64 characters or base_version is too large"
-    if ev["type"].startswith("task.") and (task_id is None or ev.get("workflow") is None):
-        return REJECTED, INVALID_FIELDS, f"a {ev['type'][:64]} event needs task_id and workflow"
-    if ev.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
-        return REJECTED, INVALID_FIELDS, f"schema_version {ev.get('schema_version')!r} is not supported"
+def meaning_problem(ev: dict, device: Device, text: str | None = None) -> tuple[str, str, str] | None:
+    """(result, reason, detail) for an event that is chained correctly but that a workstation could
+    not take (``sync.validity``, the rule both ends share), or that names another key."""
+    problem = event_problem(ev, text)
+    if problem is not None:
+        result = QUARANTINED if problem.reason in _QUARANTINED_REASONS else REJECTED
+        return result, problem.reason, str(problem)
     if ev["type"] == "device.initialized" and ev["payload"].get("public_key") != device.public_key:
         return QUARANTINED, KEY_MISMATCH, "device.initialized names another public key than the enrolled one"
     return None
@@ -283,12 +218,12 @@ def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None 
         # (the PostgreSQL writer mostly waits on the server; SQLite's writes in process, and
         # competing with it for the CPU measured slower there).
         seen = _head_seq(db, device.device_id)
-        verdicts = {ev["device_seq"]: _verdict(ev, device, reading) for ev in evs if ev["device_seq"] > seen}
+        verdicts = {ev["device_seq"]: _verdict(ev, device, reading, texts[ev["device_seq"]]) for ev in evs if ev["device_seq"] > seen}
         if seen < evs[0]["device_seq"] - 1:
             seen = _wait_for_head(db, device.device_id, evs[0]["device_seq"] - 1, deadline)
     else:
         seen = _wait_for_head(db, device.device_id, evs[0]["device_seq"] - 1, deadline)
-        verdicts = {ev["device_seq"]: _verdict(ev, device, reading) for ev in evs if ev["device_seq"] > seen}
+        verdicts = {ev["device_seq"]: _verdict(ev, device, reading, texts[ev["device_seq"]]) for ev in evs if ev["device_seq"] > seen}
     now = iso(received)
     # Held events never change, so a batch the first look found all held needs no write lock.
     try:
@@ -337,9 +272,10 @@ def ingest(db: CentralDB, device: Device, batch: PushBatch, clock: Clock | None 
     return Outcome(device.device_id, results, hgs, counts, reading.offset_s)
 
 
-def _verdict(ev: dict, device: Device, reading: clocks.ClockReading) -> tuple[str, str, str] | None:
+def _verdict(ev: dict, device: Device, reading: clocks.ClockReading, text: str | None = None
+             ) -> tuple[str, str, str] | None:
     """An event's answer if it is not simply taken: invalid in meaning, or timed beyond belief."""
-    return meaning_problem(ev, device) or clocks.time_problem(ev, reading)
+    return meaning_problem(ev, device, text) or clocks.time_problem(ev, reading)
 
 
 def _differs(detail: str, seq: int, head_seq: int) -> Refused:
@@ -394,7 +330,7 @@ def _take_new(db, conn, device: Device, new: list[dict], texts: dict[int, str], 
     """Answer and write the events past the held head; returns the device's grants after them."""
     for ev in new:  # the head moved since the first look (another server took part of the batch)
         if ev["device_seq"] not in verdicts:
-            verdicts[ev["device_seq"]] = _verdict(ev, device, reading)
+            verdicts[ev["device_seq"]] = _verdict(ev, device, reading, texts[ev["device_seq"]])
     grants = actors.check_actors(db, conn, device.device_id, new, verdicts)
     # Concurrent edits are those made from the same task version (sync.taskorder): never the clocks.
     edits = {key: ev for ev in new

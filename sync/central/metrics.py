@@ -7,14 +7,13 @@ so every stateless server behind a load balancer reports the same truth.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 from prometheus_client.core import GaugeMetricFamily
 
-from sync.clock import Clock
+from sync.clock import Clock, parse_time
 
 from .db import CentralDB, conflicts, devices, quarantine
 
@@ -72,7 +71,7 @@ class _DatabaseCollector:
                                             devices.c.clock_offset_s)):
                 labels = [d.device_id, d.site_id, d.unit_id]
                 if d.last_push_at:
-                    seen = datetime.fromisoformat(d.last_push_at.replace("Z", "+00:00"))
+                    seen = parse_time(d.last_push_at)
                     lag.add_metric(labels, max(0.0, (now - seen).total_seconds()))
                 backlog.add_metric(labels, d.backlog)
                 head.add_metric(labels, d.head_seq)

@@ -9,6 +9,7 @@ import time
 
 import httpx
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from app.services import enrollment
 from app.services import patients as pt
@@ -20,6 +21,7 @@ from sync.central.enroll import create_token
 from sync.checkpoint import new_signing_key, public_key_text, sign_checkpoint, sign_enrollment
 from sync.events import new_id, seal
 from sync.grants import first_admin_text, grant_text, sign
+from sync.payloads import PAYLOADS
 
 NOW = "2026-11-25T08:00:00.000Z"
 PASSWORD = "correct horse battery staple ward seven"
@@ -163,8 +165,19 @@ class FakeDevice:
         return body
 
     def raw_event(self, type_: str, payload: dict, **extra) -> dict:
-        """An event chained and hashed correctly but not checked for meaning (may be invalid)."""
-        body = self._fields(type_, payload, **extra)
+        """An event chained and hashed correctly but not checked for meaning (may be invalid).
+
+        Keys the test leaves out are written as a workstation writes them (null, or the payload's
+        defaults when the payload fits its type), so only the fault the test puts in is there."""
+        body = {"schema_version": 1, "workflow": None, "task_id": None, "base_version": None,
+                "destination": None, "causation_id": None, **self._fields(type_, payload, **extra)}
+        body["actor"] = {"on_behalf_of": None, **body["actor"]}
+        model = PAYLOADS.get(type_)
+        if model is not None and isinstance(payload, dict):
+            try:
+                body["payload"] = {**model.model_validate(payload).model_dump(mode="json"), **payload}
+            except ValidationError:
+                pass
         body["prev_hash"] = self.head
         body["hash"] = event_hash(body)
         self.head = body["hash"]
