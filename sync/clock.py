@@ -70,6 +70,19 @@ def parse_time(text: str) -> datetime:
     return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=UTC)
 
 
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})",
+                      re.ASCII)
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 time with a zone and ASCII digits only, as an aware datetime; ValueError otherwise.
+
+    For times people and files give (a census's as_of); event and wire times go through ``parse_time``."""
+    if not isinstance(text, str) or not _RFC3339.fullmatch(text):
+        raise ValueError(f"{text!r} is not an RFC 3339 time with a zone (e.g. 2026-11-25T03:40:00Z)")
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def is_hlc(text: object) -> bool:
     return type(text) is str and _HLC.fullmatch(text) is not None
 

@@ -137,6 +137,22 @@ class OwnEventsResponse(_Wire):
     events: list[OwnEvent]
 
 
+class SetAsideReport(_Wire):
+    event_id: str = Field(max_length=64)
+    reason: str = Field(max_length=40, description="the reason code the workstation's check gave")
+    detail: str = Field(default="", max_length=500)
+
+
+class SetAsideRequest(_Wire):
+    """Pulled events this workstation could not take and set aside (``POST /v1/set-aside``)."""
+
+    reports: list[SetAsideReport] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class SetAsideResponse(_Wire):
+    recorded: int = Field(description="reports new to the central")
+
+
 class EnrollRequest(_Wire):
     token: str = Field(min_length=8, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")
     device_id: str = Field(min_length=1, max_length=64, pattern=_ID)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.services import bundles, chain_recovery, enrollment
 from app.services import sync as sync_service
+from app.store import setaside
 
 from .common import print_json
 
@@ -50,6 +51,16 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=float, default=sync_service.DEFAULT_TIMEOUT, help="seconds per request")
     p.add_argument("--attempts", type=int, default=6, help="tries per request before giving up for now")
     p.set_defaults(run=cmd_recover_chain)
+
+    aside = sub.add_parser("set-aside", help="pulled events this workstation could not take").add_subparsers(
+        dest="set_aside_cmd", required=True)
+    p = aside.add_parser("list", help="events from other workstations set aside, with the reason (super-user)",
+                         description="Events pulled from the central that this workstation could not take "
+                                     "(not valid by the shared rule, or changed after they were made). They are "
+                                     "kept in the encrypted store and reported to the central; the sync goes on "
+                                     "past them. No patient data is shown.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_set_aside_list)
 
     bundle = sub.add_parser("bundle", help="air-gap sync with files").add_subparsers(dest="bundle_cmd",
                                                                                      required=True)
@@ -122,6 +133,20 @@ def cmd_recover_chain(args, ctx) -> int:
                                           reason=args.reason, progress=_progress())
     print_json(report)
     return 0 if not report["sync"].get("error") and not report["sync"].get("refused") else 1
+
+
+def cmd_set_aside_list(args, ctx) -> int:
+    store = ctx.store()
+    store.require_role("super_user", "admin")
+    rows = setaside.listing(store)
+    if args.json:
+        print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['event_id']}  {r['type'] or '?'}  from {r['device_id'] or '?'} seq {r['device_seq']}  "
+                  f"{r['reason']}: {r['detail']}  ({'reported' if r['reported'] else 'not yet reported'})")
+        print(f"{len(rows)} set aside")
+    return 0
 
 
 def cmd_bundle_export(args, ctx) -> int:

@@ -30,7 +30,7 @@ import httpx
 import orjson
 
 from app.services import disk
-from app.store import outbox
+from app.store import outbox, setaside
 from app.store.errors import DiskFull
 from app.store.store import Store
 from sync import answers
@@ -365,6 +365,23 @@ def _compact(store: Store) -> None:
         pass  # the WAL keeps its size until the next large pull; nothing is lost
 
 
+def report_set_aside(store: Store, client: httpx.Client, *, retry: Retry | None = None) -> int:
+    """Tell the central which pulled events this workstation set aside (``POST /v1/set-aside``), so
+    IT sees them; returns how many were reported. A central that refuses the report (an older one)
+    leaves them to be reported at a later sync: the pull itself never waits on this."""
+    retry = retry or Retry()
+    reported = 0
+    while rows := setaside.unreported(store):
+        body = orjson.dumps({"reports": [{k: r[k] for k in ("event_id", "reason", "detail")} for r in rows]})
+        try:
+            call(client, "POST", "/v1/set-aside", retry, content=body, headers={"Content-Type": "application/json"})
+        except SyncRefused:
+            return reported
+        setaside.mark_reported(store, [r["id"] for r in rows], store.clock.now_iso())
+        reported += len(rows)
+    return reported
+
+
 def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = None, retry: Retry | None = None,
          progress: Callable[[int, int], None] | None = None, batch_size: int = MAX_BATCH,
          free_space: disk.FreeSpace = shutil.disk_usage) -> dict:
@@ -401,12 +418,13 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
             report.sent += again.sent
             report.results.update(again.results)
             report.highest_gapless_seq, report.refused = again.highest_gapless_seq, again.refused
-        pulled = 0
+        pulled, set_aside_before = 0, setaside.count(store)
         if report.refused is None:
             try:
                 pulled = pull(store, client, retry=retry, free_space=free_space)
             except disk.PullStopped as err:
                 pulled, stopped = err.pulled, err
+            report_set_aside(store, client, retry=retry)
     now = store.clock.now_iso()
     try:
         store.checkpoint("sync")
@@ -418,7 +436,8 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
             raise
     summary = {"central": link.url, "pushed": report.sent,
                "results": {r: report.results.get(r, 0) for r in RESULTS},
-               "pulled": pulled, "pending": outbox.pending_count(store),
+               "pulled": pulled, "set_aside": setaside.count(store) - set_aside_before,
+               "pending": outbox.pending_count(store),
                "held_back": outbox.held_back(store)[:50],
                "highest_gapless_seq": report.highest_gapless_seq, "refused": report.refused, "at": now,
                "pull_stopped": None, "fork": own["fork"], "taken_back": own["taken_back"],

@@ -69,12 +69,14 @@ def status(store: Store) -> dict:
 
     counts = store.query("SELECT (SELECT count(*) FROM events) AS events,"
                          " (SELECT count(*) FROM sync_state WHERE state = 'quarantined') AS quarantined,"
+                         " (SELECT count(*) FROM set_aside) AS set_aside,"
                          " (SELECT count(*) FROM tasks) AS tasks,"
                          " (SELECT count(*) FROM tasks WHERE needs_review = 1) AS needs_review")[0]
     meta = store.meta()
     return {"site_id": store.site_id, "unit_id": store.unit_id, "device_id": store.device_id,
             "mode": store.settings.get("mode", "downtime"), "events": counts["events"],
-            "pending_sync": store.pending_count(), "quarantined": counts["quarantined"], "tasks": counts["tasks"],
+            "pending_sync": store.pending_count(), "quarantined": counts["quarantined"],
+            "set_aside": counts["set_aside"], "tasks": counts["tasks"],
             "needs_review": counts["needs_review"], "last_sync": meta.get("last_sync"),
             "central_url": meta.get("central_url"), "census_age_s": census_age_seconds(store),
             "chain_head": store.head.device_seq, "user": store.actor.user_id, "role": store.actor.role,

@@ -217,3 +217,30 @@ def chain_forks(db: sqlite_utils.Database) -> None:
                          AND f.hash = OLD.hash AND f.body = OLD.body)
         BEGIN SELECT RAISE(ABORT, 'events are append-only: corrections are new events'); END;
     """)
+
+
+@migration(6)
+def set_aside_pulled_events(db: sqlite_utils.Database) -> None:
+    # Pulled events this workstation cannot take (see setaside.py): kept, with the reason, in this
+    # encrypted file; the pull goes on past them. Only reported_at is ever set after the insert.
+    db.executescript("""
+    CREATE TABLE set_aside (
+        id INTEGER PRIMARY KEY,
+        body_sha256 TEXT NOT NULL UNIQUE,
+        event_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        device_seq INTEGER,
+        type TEXT NOT NULL,
+        task_id TEXT,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        body TEXT NOT NULL,
+        set_aside_at TEXT NOT NULL,
+        reported_at TEXT
+    );
+    CREATE TRIGGER set_aside_no_delete BEFORE DELETE ON set_aside
+        BEGIN SELECT RAISE(ABORT, 'set-aside events are kept'); END;
+    CREATE TRIGGER set_aside_only_reported BEFORE UPDATE ON set_aside
+        WHEN NEW.body IS NOT OLD.body OR NEW.reason IS NOT OLD.reason OR NEW.event_id IS NOT OLD.event_id
+        BEGIN SELECT RAISE(ABORT, 'set-aside events are kept as received'); END;
+    """)

@@ -100,8 +100,12 @@ def mark_refused(store: Store, from_seq: int, reason: str, after_reason: str) ->
 
 
 def held_back(store: Store) -> list[dict]:
-    """This device's events the central quarantined or rejected, with the reason, for the workstation
-    (ids, types and reason codes only: no patient data)."""
-    return store.query("SELECT s.event_id, s.device_seq, s.state, s.reason, e.type, e.task_id FROM sync_state s "
-                       "JOIN events e ON e.device_id = ? AND e.device_seq = s.device_seq "
-                       "WHERE s.state IN ('quarantined', 'rejected') ORDER BY s.device_seq", [store.device_id])
+    """What a super-user reviews (ids, types and reason codes only: no patient data): this device's
+    events the central quarantined or rejected, then events pulled from other devices that this
+    workstation could not take and set aside (state ``set_aside``)."""
+    own = store.query("SELECT s.event_id, e.device_id, s.device_seq, s.state, s.reason, e.type, e.task_id "
+                      "FROM sync_state s JOIN events e ON e.device_id = ? AND e.device_seq = s.device_seq "
+                      "WHERE s.state IN ('quarantined', 'rejected') ORDER BY s.device_seq", [store.device_id])
+    pulled = store.query("SELECT event_id, device_id, device_seq, 'set_aside' AS state, reason, type, task_id "
+                         "FROM set_aside ORDER BY id")
+    return own + pulled

@@ -30,7 +30,7 @@ from sync.checkpoint import (
     sign_checkpoint,
 )
 from sync.clock import Clock
-from sync.errors import ChainBroken, NotGranted
+from sync.errors import ChainBroken, InvalidEvent, NotGranted
 from sync.events import (
     ID_PATTERN,
     Actor,
@@ -50,6 +50,7 @@ from sync.grants import (
     sign,
 )
 
+from . import setaside
 from .database import DB_NAME, KEYRING_NAME, open_encrypted, store_errors, transaction
 from .errors import (
     AccountLocked,
@@ -398,7 +399,8 @@ class Store:
         return seq
 
     def ingest_remote(self, bodies: list[dict]) -> int:
-        """Store events pulled from the central (other devices) and project them. Returns new ones."""
+        """Store and project events pulled from other devices; one it cannot take is set aside
+        (``setaside.py``) and the rest are taken all the same. Returns how many are new."""
         from sync.events import parse_event
         from sync.protocol import is_shared_type
 
@@ -406,8 +408,13 @@ class Store:
         with store_errors():
             try:
                 with transaction(self.db):
+                    now = self.clock.now_iso()
                     for body in bodies:
-                        ev = parse_event(body)
+                        try:
+                            ev = parse_event(body)
+                        except (InvalidEvent, ChainBroken) as err:  # never blocks what follows it
+                            setaside.record(self.db.conn, body, err, now)
+                            continue
                         if ev.device_id == self.device_id or not is_shared_type(ev.type):
                             continue  # users, roles and sign-ins never come from another device
                         if self.db.execute("SELECT 1 FROM events WHERE event_id = ? OR (device_id = ? AND "

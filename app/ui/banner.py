@@ -93,13 +93,19 @@ def clock_warning(status: dict) -> tuple[str, str] | None:
                   f"times are off: ask IT to set the clock right.")
 
 
+def state_text(state: str) -> str:
+    """'quarantined', 'rejected' (by the central), or set aside here: pulled, but this workstation could not take it."""
+    return "set aside here, from another workstation" if state == "set_aside" else state
+
+
 def held_back_text(events: list[dict]) -> str:
-    """The tooltip of the held-back count: which events the central would not take, and why."""
-    lines = [f"#{e['device_seq']} {e['type']}: {e['state']} ({e.get('reason') or 'no reason given'})"
+    """The tooltip of the held-back count: which events the central would not take, or this workstation
+    could not take from it, and why."""
+    lines = [f"#{e['device_seq']} {e['type']}: {state_text(e['state'])} ({e.get('reason') or 'no reason given'})"
              for e in events[:10]]
     if len(events) > 10:
         lines.append(f"… and {len(events) - 10} more")
-    return "The central would not take these events; a super-user reviews them:\n" + "\n".join(lines)
+    return "Held back from the sync; a super-user reviews them:\n" + "\n".join(lines)
 
 
 class Banner(QFrame):
@@ -196,20 +202,22 @@ class Banner(QFrame):
 
 
 class HeldBackDialog(QDialog):
-    """For the super-user: every event of this workstation the central quarantined or rejected."""
+    """For the super-user: this workstation's events the central quarantined or rejected, and events
+    from other workstations this one could not take (set aside; the sync went on past them)."""
 
     def __init__(self, events: list[dict], parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Held back by the central")
         self.setAccessibleName("Events held back by the central")
         box = QVBoxLayout(self)
-        box.addWidget(QLabel(f"The central would not take {len(events)} event(s) from this workstation. They stay "
-                             f"in this workstation's log; review them with IT\n(at the central, `tideover-central "
-                             f"quarantine list` shows what it holds back)."))
+        aside = sum(1 for e in events if e["state"] == "set_aside")
+        box.addWidget(QLabel(f"The central would not take {len(events) - aside} event(s) from this workstation, and "
+                             f"this workstation could not take {aside} from others. They are kept here; review them "
+                             f"with IT\n(at the central, `tideover-central quarantine list` and `set-aside list`)."))
         self.listing = named(QPlainTextEdit(), "Held-back events")
         self.listing.setReadOnly(True)
         self.listing.setPlainText("\n".join(
-            f"#{e['device_seq']}  {e['type']}  task {e.get('task_id') or '-'}  {e['state']}: "
+            f"#{e['device_seq']}  {e['type']}  task {e.get('task_id') or '-'}  {state_text(e['state'])}: "
             f"{e.get('reason') or 'no reason given'}" for e in events))
         box.addWidget(self.listing)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -47,9 +47,12 @@ from sync.protocol import (
     PullResponse,
     PushRequest,
     PushResponse,
+    SetAsideRequest,
+    SetAsideResponse,
 )
 
 from . import enroll as trust
+from . import setaside
 from .db import CentralDB
 from .errors import Refused
 from .ingest import ingest, parse_push
@@ -255,6 +258,16 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
         request.state.body_digest = EMPTY_DIGEST
         device = trust.authenticate(db, authorization)
         return answer(request, own_events_page(db, device, after, limit))
+
+    @app.post("/v1/set-aside", response_model=SetAsideResponse, responses=_ERRORS,
+              openapi_extra=_body_doc(SetAsideRequest))
+    async def set_aside(request: Request, authorization: Annotated[str | None, Header()] = None):
+        """Pulled events this workstation could not take (it set them aside and pulls on); IT sees
+        them in `tideover-central set-aside list` and `verify`."""
+        device = await run_in_threadpool(trust.authenticate, db, authorization)
+        reports = setaside.parse_reports(decode_json(await read_body(request, 1024 * 1024)))
+        recorded = await run_in_threadpool(setaside.record_reports, db, device, reports, clock)
+        return JSONResponse({"recorded": recorded})
 
     @app.get("/v1/central-keys", response_model=CentralKeys)
     def central_keys():

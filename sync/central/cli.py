@@ -114,6 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_conflicts)
 
+    aside = sub.add_parser("set-aside", help="events workstations could not take").add_subparsers(
+        dest="aside", required=True)
+    p = aside.add_parser("list", help="workstations' reports of pulled events they set aside, with the reason")
+    _db_option(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_set_aside_list)
+
+    p = sub.add_parser("withhold", help="keep a stored event out of every pull from now on (recorded; nothing "
+                                        "is deleted)")
+    _db_option(p)
+    p.add_argument("event_id", metavar="EVENT_ID")
+    p.add_argument("--reason", required=True, help="why, kept with the record of who withheld it and when")
+    p.set_defaults(run=cmd_withhold)
+    held = sub.add_parser("withheld", help="events withheld from pulls").add_subparsers(dest="held", required=True)
+    p = held.add_parser("list", help="every withheld event with the reason, who and when")
+    _db_option(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_withheld_list)
+
     quar = sub.add_parser("quarantine", help="held-back events").add_subparsers(dest="quar", required=True)
     p = quar.add_parser("list", help="events quarantined or rejected, with the reason (no bodies)")
     _db_option(p)
@@ -305,9 +324,53 @@ def cmd_verify(args) -> int:
             print(f"BROKEN {p['device_id']} seq {p['device_seq']}: {p['problem']}: {p['detail']}")
         for p in report.get("resolved", []):
             print(f"RESOLVED {p['device_id']} seq {p['device_seq']}: {p['problem']}: {p['detail']}")
+        for u in report["untakeable"]:
+            if u["withheld"]:
+                print(f"withheld {u['event_id']} ({u['device_id']} seq {u['device_seq']}): {u['reason']}")
         if not report["problems"]:
-            print("Every chain links and every checkpoint signature verifies.")
+            print("Every chain links, every checkpoint signature verifies and workstations can take every event "
+                  "they pull.")
     return EXIT_BROKEN if report["problems"] else 0
+
+
+def cmd_set_aside_list(args) -> int:
+    from .setaside import list_set_aside
+
+    rows = list_set_aside(_open(args))
+    if args.json:
+        _print(rows)
+    else:
+        for r in rows:
+            print(f"{r['event_id']} ({r['type']}, {r['device_id']} seq {r['device_seq']}) set aside by "
+                  f"{r['reported_by']} at {r['reported_at']}: {r['reason']}: {r['detail']}"
+                  f"{'  [withheld]' if r['withheld'] else ''}")
+        print(f"{len(rows)} report(s)")
+    return 0
+
+
+def cmd_withhold(args) -> int:
+    from sync.clock import Clock
+
+    from .setaside import withhold
+
+    done = withhold(_open(args), args.event_id, args.reason, _who(), Clock())
+    print(f"Withheld {done['event_id']} ({done['type']}, {done['device_id']} seq {done['device_seq']}) from every "
+          f"pull since {done['withheld_at']}, by {done['withheld_by']}: {done['reason']}")
+    return 0
+
+
+def cmd_withheld_list(args) -> int:
+    from .setaside import list_withheld
+
+    rows = list_withheld(_open(args))
+    if args.json:
+        _print(rows)
+    else:
+        for r in rows:
+            print(f"{r['event_id']} ({r['type']}, {r['device_id']} seq {r['device_seq']}) withheld at "
+                  f"{r['withheld_at']} by {r['withheld_by']}: {r['reason']}")
+        print(f"{len(rows)} withheld")
+    return 0
 
 
 def cmd_conflicts(args) -> int:

@@ -151,6 +151,25 @@ receipts = sa.Table(
     sa.Column("imported_at", sa.String(40), nullable=False),
     sa.Column("receipt", sa.Text, nullable=False),
 )
+set_aside_reports = sa.Table(  # append-only: a workstation could not take a pulled event (sync.validity)
+    "set_aside_reports", metadata,
+    sa.Column("id", _GSEQ, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("reported_by", sa.String(64), nullable=False),
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("reported_at", sa.String(40), nullable=False),
+    sa.UniqueConstraint("event_id", "reported_by", name="set_aside_reports_once"),
+)
+withheld = sa.Table(  # append-only: events IT keeps out of every pull, with why and who decided
+    "withheld", metadata,
+    sa.Column("id", _GSEQ, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("withheld_by", sa.String(64), nullable=False),
+    sa.Column("withheld_at", sa.String(40), nullable=False),
+    sa.UniqueConstraint("event_id", name="withheld_event_id"),
+)
 
 
 class CentralDBError(TideoverError):

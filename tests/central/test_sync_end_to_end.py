@@ -145,7 +145,8 @@ def test_a_quarantined_event_is_shown_at_the_workstation_and_blocks_nothing(cent
     task_id = capture(a)
     summary = sync_service.sync(a, sync_service.Link.from_store(a))
     assert summary["results"]["quarantined"] == 1 and summary["pending"] == 0
-    assert summary["held_back"] == [{"event_id": odd.event_id, "device_seq": odd.device_seq, "state": "quarantined",
+    assert summary["held_back"] == [{"event_id": odd.event_id, "device_id": a.device_id,
+                                     "device_seq": odd.device_seq, "state": "quarantined",
                                      "reason": "key_mismatch", "type": "device.initialized", "task_id": None}]
     assert a.sync_state_of(odd.event_id) == "quarantined"
     assert task_id in {r["task_id"] for r in a.query("SELECT task_id FROM tasks")}

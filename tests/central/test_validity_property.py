@@ -81,8 +81,7 @@ class Pusher:
     def new_device(self) -> None:
         self.fake = FakeDevice()
         token, _ = create_token(self.db, self.fake.site, self.fake.unit)
-        answer = enroll(self.db, EnrollRequest(token=token, device_id=self.fake.device_id, site_id=self.fake.site,
-                                               unit_id=self.fake.unit, public_key=self.fake.public_key), self.keys)
+        answer = enroll(self.db, EnrollRequest(**self.fake.enroll_body(token)), self.keys)
         self.device = authenticate(self.db, f"Bearer {answer.credential}")
 
     def as_mine(self, ev: dict) -> dict:
