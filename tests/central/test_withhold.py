@@ -14,6 +14,7 @@ from test_set_aside import store_at_central, task_ids, untakeable
 
 from app.services import sync as sync_service
 from sync.central.cli import main as central_cli
+from sync.central.queries import verify
 
 
 def run(capsys, db, *args: str) -> tuple[int, str, str]:
@@ -63,6 +64,12 @@ def test_verify_reports_what_workstations_cannot_take_until_it_is_withheld(centr
     summary = sync_service.sync(fresh, sync_service.Link.from_store(fresh))
     assert {before["task_id"], after["task_id"]} <= task_ids(fresh)
     assert summary["set_aside"] == 0 and not [h for h in summary["held_back"] if h["state"] == "set_aside"]
+
+    # Spread over worker processes (as on a large central), verify finds the same.
+    one, two = verify(db, workers=1), verify(db, workers=2)
+    assert one["devices"] >= 2 and {k: one[k] for k in ("devices", "events", "checkpoints", "problems")} == {
+        k: two[k] for k in ("devices", "events", "checkpoints", "problems")}
+    assert sorted(one["untakeable"], key=json.dumps) == sorted(two["untakeable"], key=json.dumps)
 
     # Nothing was deleted, and the record of the withholding cannot be changed.
     assert bad["event_id"] in held_event_ids(db)
