@@ -1,14 +1,14 @@
 """Events workstations cannot take: their reports of what they set aside, and the events IT
 withholds from pulls (each an append-only, audited record; the events themselves stay).
 
-Revision ID: 0003_set_aside
+Revision ID: 0005_set_aside
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_set_aside"
-down_revision = "0002_device_trust"
+revision = "0005_set_aside"
+down_revision = "0004_device_clock"
 branch_labels = None
 depends_on = None
 
