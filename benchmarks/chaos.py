@@ -232,7 +232,7 @@ class Chaos:
         except sync_service.SyncError:
             self.totals["sync_gave_up"] += 1
         self.totals.update(transport.counts)
-        self.totals["restored_from_backup"] += 1
+        self.totals["restored_and_recovered"] += 1
         return store
 
     def _held_count(self) -> int:

@@ -22,7 +22,7 @@ EXPECTED_FAULTS = {
     "errors_and_timeouts": ["injected_503", "timeout_before_send"],
     "twice_and_out_of_order": ["delivered_twice", "old_batch_delivered_late"],
     "central_restarted": ["central_killed_and_restarted"],
-    "restored_from_backup": ["restored_from_backup", "restored_from_backup_forked"],
+    "restored_from_backup": ["restored_and_recovered", "restored_from_backup_forked"],
 }
 
 
