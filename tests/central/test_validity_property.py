@@ -25,6 +25,7 @@ from sync.central.errors import Refused
 from sync.clock import Clock
 from sync.errors import TideoverError
 from sync.events import new_id
+from sync.grants import ACTOR_NOT_GRANTED
 from sync.protocol import EnrollRequest, is_shared_type
 from sync.validity import parse_event
 
@@ -41,7 +42,9 @@ def real_events(store) -> list[dict]:
     ts.transition_task(store, task, "accepted")
     ts.add_note(store, task, "called the lab, results in 20 minutes")
     pt.link_temp_patient(store, temp, "P100002", reason="wristband found")
-    return [json.loads(b) for b in store.iter_event_bodies("WHERE device_id = ? AND type NOT LIKE 'access.%' "
+    # As the break-glass nurse, whom every device has without a grant: the central's check of who
+    # may act on a device (sync.grants) is device trust, not the validity of the event.
+    return [{**json.loads(b), "actor": {**FakeDevice.actor, "on_behalf_of": None}} for b in store.iter_event_bodies("WHERE device_id = ? AND type NOT LIKE 'access.%' "
                                                           "AND type NOT LIKE 'user.%' AND type NOT LIKE "
                                                           "'device.%'", [store.device_id])]
 
@@ -105,6 +108,7 @@ class Pusher:
             stored = conn.execute(sa.select(events.c.body).where(events.c.event_id == body["event_id"])).scalar()
         accepted = outcome.results[0]["result"] in ("accepted", "conflict")
         assert accepted == (stored is not None)
+        self.last_reason = outcome.results[0]["reason"]
         return accepted
 
 
@@ -144,8 +148,11 @@ def test_the_central_accepts_an_event_exactly_when_a_workstation_would(central_d
     @given(mutated(bases))
     def check(ev):
         body = pusher.as_mine(ev)
+        pusher.last_reason = None
         central = pusher.central_accepts(body)
         workstation = workstation_accepts(reader, body)
+        if pusher.last_reason == ACTOR_NOT_GRANTED:  # device trust, after the rule: the rule passed it
+            central = True
         seen["accepted" if central else "refused"] += 1
         assert central == workstation, (central, workstation, body)
 
