@@ -1,6 +1,6 @@
 """Capture speed on a workstation store that already holds many events.
 
-    python -P benchmarks/capture.py --prefill 1000000 --events 2000 --json
+    python benchmarks/capture.py --prefill 1000000 --events 2000 --json
 
 Prints one JSON object. The baseline, measured in the same run on the same disk, is one-row
 transactions into a plain table of a SQLCipher database opened the same way (WAL,

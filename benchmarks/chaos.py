@@ -1,7 +1,7 @@
 """Sync under faults, for many rounds: after every round the central holds exactly the events the
 workstation captured, none lost and none twice.
 
-    python -P benchmarks/chaos.py --rounds 20 [--db postgresql://...] [--seed 7]
+    python benchmarks/chaos.py --rounds 20 [--db postgresql://...] [--seed 7]
 
 Each round captures events, then syncs through one fault: the client killed (SIGKILL) during
 push, responses lost after the central committed, injected 5xx and timeouts, batches delivered

@@ -1,6 +1,6 @@
 """Screenshots of the main screens, for people to look at (run under Xvfb, as CI does).
 
-    xvfb-run -a python -P benchmarks/screenshots.py --out screenshots
+    xvfb-run -a python benchmarks/screenshots.py --out screenshots
 
 Seeds a throwaway demo store (made five hours ago, so routine work shows as overdue, plus one
 STAT triage), drives the real window at 1366x768 and saves one PNG per screen.

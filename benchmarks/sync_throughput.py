@@ -3,8 +3,8 @@
     python benchmarks/sync_throughput.py --events 100000 --backend sqlite --json
     python benchmarks/sync_throughput.py --events 100000 --backend postgresql --json
 
-(Named so that it does not shadow the ``sync`` package when run as a script; it was ``sync.py``,
-which needed ``python -P``.)
+(Named so that it does not shadow the ``sync`` package when run as a script: no benchmark's name
+may be an importable module, see tests/test_architecture.py.)
 
 Prints one JSON object:
 - ``sync_per_s``: events pushed from the outbox, checked and stored by the central

@@ -1,6 +1,6 @@
 """Desktop app speed on a unit board of many tasks (Qt offscreen).
 
-    python -P benchmarks/ui.py --tasks 50000 --json
+    python benchmarks/ui.py --tasks 50000 --json
 
 Prints one JSON object:
   start_to_unlock_ms   process start (exec of a fresh Python) to the unlock screen's first paint, median of 3
