@@ -1,8 +1,8 @@
 """`tideover-central verify` on a large central: every chain, every checkpoint and every stored event
 by the workstations' rule (sync.validity), against a plain read of the same rows in the same run.
 
-    python -P benchmarks/central_verify.py --events 1000000 --json
-    python -P benchmarks/central_verify.py --events 1000000 --db postgresql://postgres@127.0.0.1:5432/bench
+    python benchmarks/central_verify.py --events 1000000 --json
+    python benchmarks/central_verify.py --events 1000000 --db postgresql://postgres@127.0.0.1:5432/bench
 
 (``-P`` keeps this folder off sys.path.) Fills an empty central (a temporary SQLite file by default)
 with a ward's mix spread over ``--devices`` devices, each chain ending in a signed checkpoint: per
