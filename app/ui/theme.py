@@ -1,32 +1,44 @@
-"""Look and feel: the high-contrast stylesheet from resources/, and small helpers every screen uses."""
+"""Look and feel: the high-contrast stylesheet (app/ui/resources/, packaged with the app), and small
+helpers every screen uses."""
 
 from __future__ import annotations
 
-import sys
+from importlib import resources
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QWidget
 
+from sync.errors import TideoverError
+
 MIN_TARGET_PX = 40
+STYLESHEET = "tideover.qss"
 
 
-def resource_path(name: str) -> Path:
-    """A file under resources/: beside the source tree, or inside a PyInstaller bundle."""
-    bundled = getattr(sys, "_MEIPASS", None)
-    candidates = [Path(bundled) / "resources"] if bundled else []
-    candidates.append(Path(__file__).resolve().parents[2] / "resources")
-    for folder in candidates:
-        if (folder / name).exists():
-            return folder / name
-    return candidates[-1] / name
+class StylesheetMissing(TideoverError):
+    """The installed app has no stylesheet: an incomplete wheel or frozen build."""
+
+    kind = "incomplete_install"
+
+
+def stylesheet_path() -> Path:
+    """The packaged stylesheet: app/ui/resources/ in a checkout, an installed wheel or a PyInstaller bundle."""
+    return Path(str(resources.files("app.ui") / "resources" / STYLESHEET))
+
+
+def load_stylesheet(path: Path | None = None) -> str:
+    """The stylesheet's text; raise StylesheetMissing (never run unthemed quietly) when it is not there."""
+    path = path or stylesheet_path()
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StylesheetMissing(f"This Tideover installation is incomplete: its stylesheet {path} is missing. "
+                                f"Reinstall Tideover or call IT.") from None
 
 
 def apply_theme(app: QApplication) -> None:
-    path = resource_path("tideover.qss")
-    if path.exists():
-        app.setStyleSheet(path.read_text(encoding="utf-8"))
+    app.setStyleSheet(load_stylesheet())
 
 
 def named(widget: QWidget, name: str, description: str | None = None) -> QWidget:
