@@ -48,6 +48,9 @@ def test_import_contracts_hold():
     ("app/ui/board.py", "from app.store import outbox",
      "The UI reaches the store and the network only through app.services"),
     ("app/ui/sync_runner.py", "import httpx", "The UI reaches the store and the network only through app.services"),
+    ("app/services/sync.py", "from sync.central import db", "The desktop app does not import the central"),
+    ("app/cli/demo.py", "from sync.central.embedded import EmbeddedCentral",
+     "The desktop app does not import the central"),
     # Only the launcher may hand over to the desktop app; any other CLI route to Qt is a break.
     ("app/cli/tasks.py", "import app.ui.board", "Qt lives only in app.ui"),
     ("app/cli/tasks.py", "import app.ui.board", "The UI and the CLI do not import each other"),
