@@ -51,6 +51,8 @@ def test_import_contracts_hold():
     ("app/services/sync.py", "from sync.central import db", "The desktop app does not import the central"),
     ("app/cli/demo.py", "from sync.central.embedded import EmbeddedCentral",
      "The desktop app does not import the central"),
+    ("sync/protocol.py", "from sync.central import db",
+     "Only the central itself and the demo's one module import sync.central"),
     # Only the launcher may hand over to the desktop app; any other CLI route to Qt is a break.
     ("app/cli/tasks.py", "import app.ui.board", "Qt lives only in app.ui"),
     ("app/cli/tasks.py", "import app.ui.board", "The UI and the CLI do not import each other"),
