@@ -42,6 +42,7 @@ import httpx
 import orjson
 import sqlalchemy as sa
 
+from app.services import chain_recovery
 from app.services import sync as sync_service
 from app.services import tasks as task_service
 from app.services.demo import DEMO_PASSWORD, example_answers, synthetic_census
@@ -49,12 +50,12 @@ from app.services.enrollment import enroll
 from app.services.patients import import_census
 from app.store import outbox
 from app.store.store import Store
-from sync.central.db import CentralDB, events
+from sync.central.db import CentralDB, events, quarantine
 from sync.central.enroll import create_token
 from sync.checkpoint import new_signing_key, sign_checkpoint
 from sync.clock import Clock, utc_now
 from sync.events import new_id, recompute_hash
-from sync.protocol import push_request_json
+from sync.protocol import TIME_BEYOND_DEVICE_CLOCK, push_request_json
 from sync.taskstate import allowed_next
 
 SITE, UNIT = "chaos-general", "ward-1"
@@ -315,6 +316,15 @@ class Simulation:
         self._work(ws)  # work goes on on the restored copy before it syncs
         self._sync(ws)
 
+    def _confirm_recovery(self, ws: Workstation) -> None:
+        """The admin's one confirmation after a restore: `tideover recover-chain`."""
+        store = ws.open()
+        report = chain_recovery.recover_chain(store, sync_service.Link.from_store(store), transport=LOOPBACK,
+                                              retry=sync_service.Retry(attempts=12, base=0.02, cap=0.5),
+                                              reason="chaos: restored from an older copy")
+        self.totals["fork_recovered_by_admin"] += bool(report["recovered"])
+        self.totals["forked_events_rerecorded"] += report["forked"] or 0
+
     def _backup(self, ws: Workstation) -> None:
         ws.close()
         target = self.workdir / "backups" / f"{ws.name}-{self.round_no}"
@@ -382,6 +392,18 @@ class Simulation:
             return conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.device_seq), 0)).where(
                 events.c.device_id == device_id)).scalar_one()
 
+    def _central_held_back(self) -> tuple[dict[str, str | None], set[str]]:
+        """({event id: task id} held for review for its times, {every other event id held back})."""
+        review, other = {}, set()
+        with self.db.read() as conn:
+            for event_id, reason, body in conn.execute(
+                    sa.select(quarantine.c.event_id, quarantine.c.reason, quarantine.c.body)):
+                if reason == TIME_BEYOND_DEVICE_CLOCK:
+                    review[event_id] = orjson.loads(body).get("task_id")
+                else:
+                    other.add(event_id)
+        return review, other
+
     def _central_ids(self) -> list[str]:
         with self.db.read() as conn:
             return [r[0] for r in conn.execute(sa.select(events.c.event_id))]
@@ -398,7 +420,9 @@ class Simulation:
         self.totals["round:" + fault] += 1
         for _ in range(2):  # a clean sync everywhere, twice, so each sees what the others pushed
             for ws in [*self.stations, self.hostile]:
-                self._sync(ws)
+                summary = self._sync(ws)
+                if summary and summary.get("fork"):
+                    self._confirm_recovery(ws)
         return self.check(fault)
 
     def check(self, fault: str) -> dict:
@@ -415,17 +439,28 @@ class Simulation:
                 boards[ws.name] = {t["task_id"]: (t["status"], t["priority"], t["version"], t["patient_id"])
                                    for t in task_service.list_tasks(store)}
         held = self._central_ids()
+        review, set_aside = self._central_held_back()
+        # Events held for review (times beyond their device's own clock, e.g. a clock set back after
+        # they were made) are kept at the central but shared only once a super-user releases them, so
+        # the tasks they touch may differ between their maker's board and the others'.
+        under_review = {task for task in review.values() if task}
+        for board in boards.values():
+            for task_id in under_review:
+                board.pop(task_id, None)
         first_board = next(iter(boards.values()))
         problems = {
-            "missing_at_central": len(set(own) - set(held)),
+            "missing_at_central": len(set(own) - set(held) - set(review)),
             "unexpected_at_central": len(set(held) - set(own)),
             "doubled_at_central": len(held) - len(set(held)),
             "doubled_at_workstations": len(own) - len(set(own)),
-            "forged_taken": len(self.forged_ids & set(held)),
+            "forged_taken": len(self.forged_ids & (set(held) | set(review) | set_aside)),
+            "honest_events_held_back": len(set_aside & set(own)),
             "pending": sum(pending.values()),
             "boards_differ": sum(1 for b in boards.values() if b != first_board),
             "hostile_attack_taken": self.totals["hostile_attack_taken"],
         }
+        self.totals["events_held_for_review"] = len(review)
+        self.totals["tasks_under_review"] = len(under_review)
         return {"round": self.round_no, "fault": fault, "events": len(held), "tasks": len(first_board),
                 "ok": not any(problems.values()), "problems": problems}
 
