@@ -29,6 +29,7 @@ ROUNDS = {"sqlite": 200, "postgresql": 60}
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 200 rounds take minutes on a quiet 2-core machine, far more on a busy one
 def test_many_rounds_of_faults_lose_nothing_double_nothing_and_boards_agree(tmp_path, db_url, backend):
     result = chaos.run(ROUNDS[backend], seed=2026, db_url=db_url, workdir=tmp_path)
     assert result["failed_rounds"] == 0, result
