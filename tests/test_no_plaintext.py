@@ -69,6 +69,6 @@ def test_a_full_workflow_leaves_no_patient_data_in_the_clear(tmp_path):
     assert scan(tmp_path / "tmp") == []
     assert scan(inbox) == []
     assert {p.name for p in data.iterdir()} <= {"tideover.db", "tideover.db-wal", "tideover.db-shm",
-                                                  "keyring.json", ".keyring.lock"}
+                                                  "keyring.json", ".keyring.lock", "unlock-counters.json"}
     for leftover in (Path(os.environ.get("TMPDIR", "/tmp")),):
         assert not list(leftover.glob("etilqs_*")), "SQLite spilled a temp file"
