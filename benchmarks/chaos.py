@@ -466,7 +466,7 @@ class Simulation:
 
 
 def run(rounds: int, seed: int, db_url: str | None = None, workdir: Path | None = None,
-        stop_at_first_failure: bool = True) -> dict:
+        stop_at_first_failure: bool = True, progress: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="tideover-chaos-") as tmp:
         base = Path(workdir or tmp)
         url = db_url or str(base / "central.db")
@@ -475,6 +475,10 @@ def run(rounds: int, seed: int, db_url: str | None = None, workdir: Path | None 
         with Simulation(base, url, seed) as sim:
             for _ in range(rounds):
                 last = sim.round()
+                if progress:
+                    print(json.dumps({"round": last["round"], "fault": last["fault"], "ok": last["ok"],
+                                      "events": last["events"], "s": round(time.monotonic() - started, 1)}),
+                          file=sys.stderr, flush=True)
                 if not last["ok"]:
                     failures.append(last)
                     if stop_at_first_failure:
@@ -494,8 +498,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--db", help="central database URL (default: a SQLite file in a temp folder)")
     ap.add_argument("--keep-going", action="store_true", help="run every round even after a failure")
+    ap.add_argument("--progress", action="store_true", help="one JSON line per round on stderr")
     args = ap.parse_args(argv)
-    out = run(args.rounds, args.seed, args.db, stop_at_first_failure=not args.keep_going)
+    out = run(args.rounds, args.seed, args.db, stop_at_first_failure=not args.keep_going,
+              progress=args.progress)
     print(json.dumps(out, indent=2))
     return 1 if out["failed_rounds"] else 0
 
