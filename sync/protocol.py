@@ -138,9 +138,12 @@ class OwnEventsResponse(_Wire):
 
 
 class SetAsideReport(_Wire):
-    event_id: str = Field(max_length=64)
-    reason: str = Field(max_length=40, description="the reason code the workstation's check gave")
-    detail: str = Field(default="", max_length=500)
+    # Patterns, not only lengths: PostgreSQL refuses NUL in text (a 500, not a clear 422), and an id or
+    # reason code that could never have come from a workstation's check is no report.
+    event_id: str = Field(max_length=64, pattern=_ID)
+    reason: str = Field(max_length=40, pattern=r"^[a-z][a-z0-9_]{0,39}$",
+                        description="the reason code the workstation's check gave")
+    detail: str = Field(default="", max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")
 
 
 class SetAsideRequest(_Wire):

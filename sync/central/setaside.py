@@ -10,9 +10,11 @@ append-only record, and the event itself stays where it is (``queries.pull_page`
 from __future__ import annotations
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from sync.clock import Clock
-from sync.protocol import INVALID_REQUEST, MAX_BATCH
+from sync.events import describe_validation
+from sync.protocol import INVALID_REQUEST, SetAsideRequest
 
 from .db import CentralDB, events, set_aside_reports, withheld
 from .enroll import Device
@@ -25,18 +27,14 @@ class NotHeld(Refused):
 
 
 def parse_reports(raw: object) -> list[dict]:
-    """A decoded set-aside report: ``{"reports": [{"event_id", "reason", "detail"}, ...]}``."""
-    reports = raw.get("reports") if isinstance(raw, dict) and raw.keys() == {"reports"} else None
-    if not isinstance(reports, list) or not 1 <= len(reports) <= MAX_BATCH:
-        raise Refused(422, INVALID_REQUEST, f"reports must be a list of 1 to {MAX_BATCH} reports.")
-    out = []
-    for i, r in enumerate(reports):
-        if not (isinstance(r, dict) and r.keys() <= {"event_id", "reason", "detail"}
-                and all(isinstance(r.get(k), str) for k in ("event_id", "reason"))
-                and isinstance(r.get("detail", ""), str)):
-            raise Refused(422, INVALID_REQUEST, f"reports[{i}] needs event_id and reason as text (detail optional).")
-        out.append({"event_id": r["event_id"][:64], "reason": r["reason"][:40], "detail": r.get("detail", "")[:500]})
-    return out
+    """A decoded set-aside report checked against the wire model (``sync.protocol.SetAsideRequest``):
+    ``{"reports": [{"event_id", "reason", "detail"}, ...]}``; anything else is a 422 naming the field."""
+    try:
+        request = SetAsideRequest.model_validate(raw)
+    except ValidationError as err:
+        raise Refused(422, INVALID_REQUEST, "The set-aside report is not valid: "
+                                            + describe_validation(err)) from None
+    return [report.model_dump() for report in request.reports]
 
 
 def record_reports(db: CentralDB, device: Device, reports: list[dict], clock: Clock) -> int:

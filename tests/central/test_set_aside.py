@@ -126,3 +126,23 @@ def test_an_event_changed_at_the_central_is_set_aside_as_changed(central, make_s
     held = [(h["event_id"], h["reason"]) for h in summary["held_back"] if h["state"] == "set_aside"]
     assert held == [(changed["event_id"], "hash_mismatch")]
     assert verify(db)["problems"]  # the central's own check sees it too
+
+
+def test_a_set_aside_report_with_a_nul_or_a_malformed_id_is_refused_clearly(central_db):
+    """PostgreSQL refuses NUL in text: a report carrying one must be a 422, never a 500 (found by the
+    schemathesis run on PostgreSQL); the same for an event id that is no id and a made-up reason."""
+    from fastapi.testclient import TestClient
+
+    from sync.central.app import create_app
+
+    with TestClient(create_app(central_db)) as client:
+        dev = FakeDevice()
+        dev.enroll(client, central_db)
+        good = {"event_id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "reason": "not_canonical", "detail": "x"}
+        for bad in ({"event_id": "0190a1b2\u0000"}, {"reason": "not\u0000canonical"}, {"detail": "a\u0000b"},
+                    {"event_id": "../../etc"}, {"reason": "Not A Code"}):
+            resp = client.post("/v1/set-aside", headers=dev.auth, json={"reports": [{**good, **bad}]})
+            assert resp.status_code == 422, (bad, resp.status_code, resp.text)
+        assert list_set_aside(central_db) == []  # nothing of a refused report was written
+        resp = client.post("/v1/set-aside", headers=dev.auth, json={"reports": [good]})
+        assert resp.status_code == 200, resp.text
