@@ -20,6 +20,7 @@ from forms.questionnaire import (
     is_locked,
     items_by_link_id,
     load_questionnaire,
+    questionnaire_for_response,
 )
 from forms.routing import DEFAULT_DESTINATIONS, PRIORITIES, escalated_priority, route_destination
 from forms.summary import summarize
@@ -47,6 +48,7 @@ __all__ = [
     "load_overlay",
     "load_questionnaire",
     "parse_overlay",
+    "questionnaire_for_response",
     "response_to_fhir",
     "route_destination",
     "simple_answers",

@@ -20,6 +20,9 @@ def validate_answers(workflow: str, answers: dict, questionnaire: dict | None = 
     """Check `answers` (simple answers or a QuestionnaireResponse) against the workflow's form.
 
     Returns the canonical QuestionnaireResponse dict; raises FormError listing every problem found.
+    Its items carry linkIds and answers, not the items' label text: the Questionnaire version the
+    response names (``questionnaire``, ``url|version``) holds the labels, and every event stored
+    with the answers stays smaller (``forms.questionnaire_for_response`` finds that version).
     Pass `questionnaire` (e.g. the site-overlaid one) to check against it instead of the shipped form.
     """
     check_workflow(workflow)
@@ -156,7 +159,7 @@ def _check_subgroup(
             problems,
         )
         if sub:
-            out.append({"linkId": f.link_id, "text": f.text, "item": sub})
+            out.append({"linkId": f.link_id, "item": sub})
     return out
 
 
@@ -180,7 +183,7 @@ def _check_question(f: Field, value: Any, here: str, prefix: str, problems: list
             answers.append(answer)
     if len(answers) != len(values) or not answers:
         return None
-    return {"linkId": f.link_id, "text": f.text, "answer": answers}
+    return {"linkId": f.link_id, "answer": answers}
 
 
 def _unknown(form: Form, key: Any, path: str) -> FormProblem:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -69,6 +70,57 @@ def base_questionnaire(workflow: str) -> dict[str, Any]:
     q = json.loads(text)
     validate_questionnaire_resource(q)
     return q
+
+
+def questionnaire_version(workflow: str, version: str | None) -> dict[str, Any]:
+    """The shipped Questionnaire of ``workflow`` at ``version`` (None: the current one). Shared: never mutate it.
+
+    Earlier versions are kept as ``questionnaires/versions/<workflow>@<version>.json`` once a form
+    changes; a version this release does not ship (none older was ever changed, or a newer
+    workstation made it) reads with the current form, which keeps every linkId any version had
+    (tests/forms/test_forms_versions.py checks that).
+    """
+    current = base_questionnaire(check_workflow(workflow))
+    if version is None or version == current["version"]:
+        return current
+    return _archived_questionnaire(workflow, version) or current
+
+
+@cache
+def _archived_questionnaire(workflow: str, version: str) -> dict[str, Any] | None:
+    if not re.fullmatch(r"[A-Za-z0-9.\-]{1,32}", version):
+        return None
+    path = resources.files("forms").joinpath("questionnaires", "versions", f"{workflow}@{version}.json")
+    if not path.is_file():
+        return None
+    q = json.loads(path.read_text("utf-8"))
+    validate_questionnaire_resource(q)
+    return q
+
+
+def archived_versions(workflow: str) -> list[dict[str, Any]]:
+    """Every earlier version of ``workflow``'s Questionnaire this release ships."""
+    folder = resources.files("forms").joinpath("questionnaires", "versions")
+    if not folder.is_dir():
+        return []
+    names = sorted(p.name for p in folder.iterdir() if p.name.startswith(f"{workflow}@") and p.name.endswith(".json"))
+    return [q for name in names if (q := _archived_questionnaire(workflow, name[len(workflow) + 1 : -5]))]
+
+
+def lost_link_ids(older: dict[str, Any], newer: dict[str, Any]) -> set[str]:
+    """linkIds of ``older`` that ``newer`` no longer has: answers made with ``older`` would lose their labels."""
+    return {item["linkId"] for item in iter_items(older)} - {item["linkId"] for item in iter_items(newer)}
+
+
+def questionnaire_for_response(qr: dict[str, Any]) -> dict[str, Any] | None:
+    """The shipped Questionnaire version a QuestionnaireResponse names (``url|version``), or None
+    if it names none of ours. The labels to show and print its answers with come from here."""
+    canonical = str(qr.get("questionnaire", "")) if isinstance(qr, dict) else ""
+    workflow = workflow_for_canonical(canonical)
+    if workflow is None:
+        return None
+    version = canonical.split("|", 1)[1] if "|" in canonical else None
+    return questionnaire_version(workflow, version)
 
 
 def validate_questionnaire_resource(q: dict[str, Any]) -> None:

@@ -51,6 +51,13 @@ def answer_lines(workflow: str, simple: dict, questionnaire: dict | None = None)
     return lines
 
 
+def response_lines(workflow: str, qr: dict) -> list[tuple[int, str, str]]:
+    """``answer_lines`` for stored answers (a QuestionnaireResponse): the labels come from the form
+    version the answers were made with, not from the response (stored answers carry none)."""
+    questionnaire = forms.questionnaire_for_response(qr)
+    return answer_lines(workflow, forms.simple_answers(qr, questionnaire), questionnaire)
+
+
 def _display(item: dict, value: Any) -> str:
     for option in item.get("answerOption", ()):
         code = option_code(option)
@@ -83,8 +90,7 @@ def _walk(items: list[dict], values: dict, depth: int, out: list) -> None:
 def task_printout(store: Store, task_id: str) -> dict:
     """The task, its patient, answer lines and timeline, for a printout (the view is not recorded)."""
     task = ts.show_task(store, task_id, record_view=False)
-    simple = forms.simple_answers(task["answers"])
-    task["answer_lines"] = answer_lines(task["workflow"], simple)
+    task["answer_lines"] = response_lines(task["workflow"], task["answers"])
     return task
 
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 import forms
 from app.services import tasks as ts
-from app.services.printing import answer_lines
+from app.services.printing import response_lines
 from sync.clock import parse_time
 from sync.taskstate import TERMINAL, allowed_next
 
@@ -87,7 +87,7 @@ class TimelineModel(QAbstractTableModel):
 
 
 def answers_html(workflow: str, answers_qr: dict) -> str:
-    lines = answer_lines(workflow, forms.simple_answers(answers_qr))
+    lines = response_lines(workflow, answers_qr)
     out = []
     for depth, label, value in lines:
         pad = 18 * depth

@@ -62,6 +62,8 @@ def test_print_board_task_and_blank_form_to_pdf(qtbot, window, demo_dir, tmp_pat
     text = pdf_text(task_pdf)
     assert "Referral task" in text and "ZZTEST-DALE, Viktor" in text
     assert "Cardiology" in text and "Dr Testdoctor Epsilon" in text
+    # The stored answers carry no labels: these come from the form version they were made with.
+    assert "Specialty" in text and "Referring clinician" in text
     assert re.search(r"requested →\s+accepted", text)
 
     blank_pdf = tmp_path / "blank.pdf"
