@@ -206,6 +206,20 @@ class ChainRecovered(Payload):
     reason: str | None = None
 
 
+class ProfileApplied(Payload):
+    """A signed site profile taken into use on this workstation (sync/profile.py): which one, signed
+    by which key, and the one it replaced."""
+
+    serial: int = Field(ge=1)
+    site_id: str = Field(max_length=64)
+    unit_id: str = Field(max_length=64)
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    issued_at: str = Field(max_length=40)
+    expires_at: str = Field(max_length=40)
+    replaced_serial: int | None = None
+
+
 class SyntheticProbe(Payload):
     probe_id: str
 
@@ -226,6 +240,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "device.initialized": DeviceInitialized,
     "device.grants_sealed": DeviceGrantsSealed,
     "device.chain_recovered": ChainRecovered,
+    "device.profile_applied": ProfileApplied,
     "access.sign_in": AccessSignIn,
     "access.unlock_failed": AccessUnlockFailed,
     "access.locked": AccessLocked,

@@ -16,9 +16,9 @@ from app.services.workstation import default_data_dir  # noqa: F401 - `tideover`
 from sync.errors import TideoverError
 from sync.events import describe_validation
 
-from . import audit, common, demo, launcher, people, tasks, workstation
+from . import audit, common, demo, launcher, people, provision, tasks, workstation
 
-COMMAND_MODULES = [workstation, people, tasks, audit, demo]
+COMMAND_MODULES = [workstation, provision, people, tasks, audit, demo]
 try:  # added by the sync issue; absent until then
     from . import syncing
 

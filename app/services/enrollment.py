@@ -19,7 +19,7 @@ import httpx
 from app.store.outbox import signing_key
 from app.store.store import Store
 from sync.checkpoint import sign_enrollment
-from sync.protocol import EnrollResponse
+from sync.protocol import CentralKeys, EnrollResponse
 
 from .errors import InputError
 from .sync import Link, Retry, SyncError, call, http_client
@@ -47,9 +47,14 @@ def plain_http_warning(meta: dict) -> str | None:
 
 def enroll(store: Store, central_url: str, token: str, *, ca_bundle: str | Path | None = None,
            allow_plain_http: bool = False, transport: httpx.BaseTransport | None = None,
-           retry: Retry | None = None) -> dict:
+           retry: Retry | None = None, ca_pem: str | None = None,
+           expect_keys: CentralKeys | None = None) -> dict:
     """Register this workstation's Ed25519 public key with the central and pin that central; returns
-    what was enrolled."""
+    what was enrolled.
+
+    ``ca_pem`` is the CA bundle's text (instead of a file); ``expect_keys`` are the central's keys a
+    signed site profile pins: a central answering with other keys is refused and nothing is kept.
+    """
     store.require_role("admin")
     if not central_url.startswith(("http://", "https://")) or not urlsplit(central_url).hostname:
         raise InputError(f"The central URL must be https://HOST[:PORT]: {central_url}")
@@ -60,7 +65,7 @@ def enroll(store: Store, central_url: str, token: str, *, ca_bundle: str | Path 
     if not token.strip():
         raise InputError("The enrollment token is empty; IT makes one with `tideover-central enroll-token create`.")
     ca = str(ca_bundle) if ca_bundle else None
-    ca_pem = ""
+    ca_pem = ca_pem or ""
     if ca:
         try:
             ca_pem = Path(ca).read_text()
@@ -79,6 +84,9 @@ def enroll(store: Store, central_url: str, token: str, *, ca_bundle: str | Path 
         answer = EnrollResponse.model_validate(resp.json())
     except ValueError:
         raise SyncError("The central's answer to enrollment is not understood; is the URL the central's?") from None
+    if expect_keys is not None and answer.central != expect_keys:
+        raise SyncError(f"The central at {central_url} answered with other keys than the site profile pins: "
+                        f"it is not the site's central, or its keys were replaced. Nothing was kept; ask IT.")
     url = central_url.rstrip("/")
     moved = store.meta().get("central_url") not in (None, "", url)
     store.set_meta("central_url", url)

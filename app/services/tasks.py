@@ -16,6 +16,7 @@ from sync.taskorder import in_fold_order
 from sync.taskstate import INITIAL_STATUS, check_priority, check_transition, higher_priority
 
 from .errors import InputError
+from .profiles import site_overlay
 from .times import parse_clinical_time
 
 
@@ -38,6 +39,7 @@ def capture_task(store: Store, workflow: str, patient_id: str, answers: dict, *,
     """
     if workflow not in WORKFLOWS:
         raise InputError(f"Unknown workflow '{workflow}'; use one of: {', '.join(WORKFLOWS)}.")
+    overlay = overlay if overlay is not None else site_overlay(store)  # the site profile's, if any
     if overlay is not None and overlay.enabled_workflows and workflow not in overlay.enabled_workflows:
         raise InputError(f"The workflow '{workflow}' is not switched on at this site.")
     patient = _patient(store, patient_id)
@@ -87,6 +89,7 @@ def update_answers(store: Store, task_id: str, answers: dict, *, reason: str | N
                    overlay: forms.SiteOverlay | None = None) -> str:
     """Record an amendment of a task's form answers (validated again); returns the event id."""
     task = get_task(store, task_id)
+    overlay = overlay if overlay is not None else site_overlay(store)
     questionnaire = forms.load_questionnaire(task["workflow"], overlay) if overlay else None
     response = forms.validate_answers(task["workflow"], answers, questionnaire)
     event = store.record(

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from sync.errors import TideoverError
 
+from . import cli_profile
 from .db import DEFAULT_DB, ENV_DB, ENV_KEYS_DIR, CentralDB, redacted
 
 EXIT_REFUSED, EXIT_BROKEN = 1, 4
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(p)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(run=cmd_keys_export)
+
+    cli_profile.register(sub)
 
     bundle = sub.add_parser("bundle", help="air-gap bundles").add_subparsers(dest="bundle", required=True)
     p = bundle.add_parser("import", help="ingest a workstation's bundle and write a signed receipt")
