@@ -10,6 +10,7 @@ import pytest
 from clihelp import NURSE_PASSWORD, as_json, tideover
 
 from app.services.demo import DEMO_PASSWORD
+from app.store import eventlog
 from app.store.database import transaction
 from app.store.errors import NotPermitted
 from app.store.store import SYSTEM_ACTOR, Store
@@ -92,12 +93,12 @@ def test_the_role_comes_from_the_signed_grants_not_the_users_table(nurse_store):
 def _write_past_the_store(store: Store, type_: str, payload: dict, actor: dict, event_id: str | None = None):
     """What someone with the data key can do: append a well-chained event with SQL, then re-sign the head."""
     with transaction(store.db):
-        head = store._read_head()
-        ev = store._seal(type_, payload, actor, {"event_id": event_id} if event_id else {}, head)
-        store._append(ev)
+        head = eventlog.read_head(store.db, store.device_id)
+        ev = eventlog._seal(store, type_, payload, actor, {"event_id": event_id} if event_id else {}, head)
+        eventlog.append(store, ev)
         store._projector.flush()
     store._projector.forget()
-    store._head = store._read_head()
+    store._head = eventlog.read_head(store.db, store.device_id)
     store.checkpoint("forged")
     return ev
 

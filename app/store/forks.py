@@ -37,8 +37,8 @@ from sync.protocol import AFTER_BREAK, CHAIN_BROKEN, HELD
 
 from .database import store_errors, transaction
 from .projections import rebuild_within
-from .store import _TRUST_WHERE as TRUST_WHERE
 from .store import SYSTEM_ACTOR, Head, Store
+from .users import TRUST_WHERE
 
 FORK_META = "chain_fork"  # a fork seen by the sync and waiting for an admin's `tideover recover-chain`
 _REFUSED_AT_BREAK = (CHAIN_BROKEN, AFTER_BREAK)

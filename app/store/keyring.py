@@ -37,7 +37,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import StoreError, WrongPassword, WrongStore
+from .database import KEYRING_NAME
+from .errors import NotInitialized, StoreError, WrongPassword, WrongStore
 
 KEYRING_VERSION = 1
 COUNTERS_NAME = "unlock-counters.json"
@@ -257,6 +258,23 @@ def keyring_lock(data_dir: Path):
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def load_keyring(data_dir: Path) -> Keyring:
+    """The workstation's keyring; NotInitialized when there is no store in ``data_dir``."""
+    try:
+        return Keyring.load(data_dir / KEYRING_NAME)
+    except FileNotFoundError:
+        raise NotInitialized(f"No Tideover store in {data_dir}; set one up with `tideover init`.") from None
+
+
+def update_keyring(data_dir: Path, change) -> Keyring:
+    """Under the keyring lock: read the file as it is now, apply ``change``, save; return it."""
+    with keyring_lock(data_dir):
+        keyring = load_keyring(data_dir)
+        change(keyring)
+        keyring.save(data_dir / KEYRING_NAME)
+    return keyring
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

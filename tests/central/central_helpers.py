@@ -67,14 +67,15 @@ def enroll_store(store, url: str, db: CentralDB, transport=None) -> dict:
 def record_past_the_store(store, type_: str, payload: dict, actor: dict | None = None,
                           fields: dict | None = None):
     """What someone with the data key can do past the store's checks: append a well-chained event."""
+    from app.store import eventlog
     from app.store.database import transaction
 
     with transaction(store.db):
-        ev = store._seal(type_, payload, actor, fields or {}, store._read_head())
-        store._append(ev)
+        ev = eventlog._seal(store, type_, payload, actor, fields or {}, eventlog.read_head(store.db, store.device_id))
+        eventlog.append(store, ev)
         store._projector.flush()
     store._projector.forget()
-    store._head = store._read_head()
+    store._head = eventlog.read_head(store.db, store.device_id)
     return ev
 
 

@@ -8,6 +8,7 @@ from central_helpers import PASSWORD, capture, enroll_store, held_event_ids
 
 from app.services import sync as sync_service
 from app.services import workstation as ws
+from app.store import eventlog
 from app.store.store import Store
 from sync.canonical import canonical_json
 from sync.central.cli import main as central_cli
@@ -38,7 +39,7 @@ def rewrite_and_re_sign(store: Store, seq: int, change) -> None:
                  "'events are append-only: corrections are new events'); END")
     conn.execute("CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints BEGIN SELECT RAISE(ABORT, "
                  "'checkpoints are append-only'); END")
-    store._head = store._read_head()
+    store._head = eventlog.read_head(store.db, store.device_id)
     store.checkpoint("re-signed")
 
 
