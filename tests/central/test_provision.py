@@ -4,26 +4,22 @@ real central over HTTP on loopback, or leave nothing behind."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from central_helpers import counts
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from profile_helpers import PASSWORD, ProfileKit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/profile_helpers.py
-
-from central_helpers import counts  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
-from profile_helpers import PASSWORD, ProfileKit  # noqa: E402
-
-from app.cli import main as tideover  # noqa: E402
-from app.services import profiles  # noqa: E402
-from app.services import sync as sync_service  # noqa: E402
-from app.store.store import Store  # noqa: E402
-from sync.central.db import devices  # noqa: E402
-from sync.central.enroll import create_token  # noqa: E402
-from sync.central.keys import load_keys  # noqa: E402
-from sync.keyfiles import public_key_b64  # noqa: E402
+from app.cli import main as tideover
+from app.services import profiles
+from app.services import sync as sync_service
+from app.store.store import Store
+from sync.central.db import devices
+from sync.central.enroll import create_token
+from sync.central.keys import load_keys
+from sync.keyfiles import public_key_b64
 
 
 @pytest.fixture
