@@ -14,16 +14,15 @@ from forms.overlay import (
 )
 from forms.paper import blank_form_lines
 from forms.questionnaire import (
-    WORKFLOW_TITLES,
-    WORKFLOWS,
     canonical_url,
     is_locked,
     items_by_link_id,
     load_questionnaire,
     questionnaire_for_response,
 )
-from forms.routing import DEFAULT_DESTINATIONS, PRIORITIES, escalated_priority, route_destination
+from forms.routing import DEFAULT_DESTINATIONS, escalated_priority, route_destination
 from forms.summary import summarize
+from forms.vocabulary import PRIORITIES, WORKFLOW_TITLES, WORKFLOWS
 
 __all__ = [
     "DEFAULT_DESTINATIONS",

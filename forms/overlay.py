@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 from forms.compiled import compile_questionnaire
 from forms.errors import OverlayError
 from forms.questionnaire import (
-    WORKFLOWS,
     base_questionnaire,
     is_locked,
     items_by_link_id,
@@ -24,6 +23,7 @@ from forms.questionnaire import (
 )
 from forms.routing import BUILTIN_ROUTES
 from forms.values import to_answer
+from forms.vocabulary import WORKFLOWS
 
 VARIES = "labels, defaults, choices, routing, enabled_workflows and default_destination"
 # Questionnaire keys that say what an item *is*; naming one anywhere in an overlay is an attempt to

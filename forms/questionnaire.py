@@ -11,25 +11,11 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from forms.errors import UnknownWorkflow, WorkflowDisabled
+from forms.vocabulary import WORKFLOWS
 
 if TYPE_CHECKING:
     from forms.overlay import SiteOverlay
 
-WORKFLOWS: tuple[str, ...] = (
-    "ed_triage",
-    "inpatient_discharge",
-    "med_reconciliation",
-    "referral",
-    "specimen_handoff",
-)
-
-WORKFLOW_TITLES: dict[str, str] = {
-    "ed_triage": "ED triage",
-    "inpatient_discharge": "Inpatient discharge",
-    "med_reconciliation": "Medication reconciliation",
-    "referral": "Referral",
-    "specimen_handoff": "Specimen handoff",
-}
 
 QUESTIONNAIRE_BASE_URL = "https://tideover.example/fhir/Questionnaire/"
 LOCKED_URL = "https://tideover.example/fhir/StructureDefinition/locked"

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from forms.answers import as_simple, values_of
 from forms.compiled import base_form
 from forms.questionnaire import check_workflow
+from forms.vocabulary import PRIORITIES
 
 if TYPE_CHECKING:
     from forms.overlay import SiteOverlay
 
-PRIORITIES: tuple[str, ...] = ("routine", "urgent", "asap", "stat")  # FHIR request-priority, low to high
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ chain that any edit, removal or reordering breaks (``verify_chain``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import uuid_utils
 from pydantic import (
@@ -22,15 +22,14 @@ from pydantic import (
     model_validator,
 )
 
+from forms.vocabulary import Mode, Role, Workflow
+
 from .canonical import GENESIS_HASH, canonical_json, event_hash, normalize
 from .clock import parse_hlc, parse_time
 from .errors import ChainBroken, InvalidEvent
-from .payloads import PAYLOADS, Payload, Role
+from .payloads import PAYLOADS, Payload
 
 SCHEMA_VERSION = 1
-WORKFLOWS = ("ed_triage", "inpatient_discharge", "med_reconciliation", "referral", "specimen_handoff")
-Workflow = Literal["ed_triage", "inpatient_discharge", "med_reconciliation", "referral", "specimen_handoff"]
-Mode = Literal["live", "downtime", "training", "synthetic"]
 ID_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,63}$"
 INT_MAX = 2 ** 53 - 1  # the largest integer every JSON reader holds exactly (see sync.canonical)
 

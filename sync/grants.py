@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from forms.vocabulary import BREAK_GLASS_ROLE
+
 from .canonical import canonical_json
 
 GRANT_TYPES = frozenset({"user.added", "user.role_changed"})
@@ -33,7 +35,6 @@ GRANT_TYPES = frozenset({"user.added", "user.role_changed"})
 TRUST_TYPES = GRANT_TYPES | {"device.initialized", "user.key_bound", "device.grants_sealed"}
 SYSTEM_USER = "system"
 BREAK_GLASS_USER = "break-glass"
-BREAK_GLASS_ROLE = "nurse"
 DEVICE_SIGNER = "device"  # ``granted_by`` of a grant signed by the device key (site recovery)
 RESERVED_USERS = frozenset({SYSTEM_USER, BREAK_GLASS_USER, DEVICE_SIGNER})
 # What the workstation itself (not a person) records.

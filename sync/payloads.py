@@ -10,10 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-Priority = Literal["routine", "urgent", "asap", "stat"]
-Status = Literal["draft", "requested", "received", "accepted", "rejected", "ready", "cancelled", "in-progress",
-                 "on-hold", "failed", "completed", "entered-in-error"]
-Role = Literal["nurse", "unit_coordinator", "super_user", "admin"]
+from forms.vocabulary import DEFAULT_PRIORITY, INITIAL_STATUS, Priority, Role, Status
 
 
 class Payload(BaseModel):
@@ -37,8 +34,8 @@ class _AbsentWhenNone(Payload):
 
 class TaskCreated(Payload):
     patient_id: str = Field(min_length=1, max_length=64)
-    status: Status = "requested"
-    priority: Priority = "routine"
+    status: Status = INITIAL_STATUS
+    priority: Priority = DEFAULT_PRIORITY
     answers: dict
     summary: str = ""
     back_entry_reason: str | None = None

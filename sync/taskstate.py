@@ -1,4 +1,5 @@
-"""The FHIR Task state machine and priorities, as pure functions.
+"""The FHIR Task state machine and priorities, as pure functions (the words and the state diagram
+themselves are in ``forms.vocabulary``).
 
 Statuses and their meaning follow FHIR R4B ``TaskStatus``; the allowed moves follow the
 state diagram of the FHIR Task resource, with ``entered-in-error`` reachable from anywhere
@@ -7,39 +8,20 @@ but itself (corrections are new events, never edits).
 
 from __future__ import annotations
 
+from forms.vocabulary import ENTERED_IN_ERROR, INITIAL_STATUS, PRIORITIES, STATUS_MOVES, STATUSES
+
 from .errors import IllegalTransition
 
-STATUSES = (
-    "draft", "requested", "received", "accepted", "rejected", "ready", "cancelled",
-    "in-progress", "on-hold", "failed", "completed", "entered-in-error",
-)
-PRIORITIES = ("routine", "urgent", "asap", "stat")
-TERMINAL = frozenset({"rejected", "cancelled", "failed", "completed", "entered-in-error"})
-
-_MOVES: dict[str, frozenset[str]] = {
-    "draft": frozenset({"requested", "cancelled"}),
-    "requested": frozenset({"received", "accepted", "rejected", "ready", "in-progress", "cancelled"}),
-    "received": frozenset({"accepted", "rejected", "cancelled"}),
-    "accepted": frozenset({"ready", "in-progress", "cancelled"}),
-    "ready": frozenset({"in-progress", "cancelled", "failed"}),
-    "in-progress": frozenset({"on-hold", "completed", "failed", "cancelled"}),
-    "on-hold": frozenset({"in-progress", "cancelled", "failed"}),
-    "rejected": frozenset(),
-    "cancelled": frozenset(),
-    "failed": frozenset(),
-    "completed": frozenset(),
-    "entered-in-error": frozenset(),
-}
-
-INITIAL_STATUS = "requested"
+__all__ = ["INITIAL_STATUS", "PRIORITIES", "STATUSES", "allowed_next", "check_priority", "check_status",
+           "check_transition", "higher_priority"]
 
 
 def allowed_next(status: str) -> tuple[str, ...]:
     """Statuses a task in ``status`` may move to, in the order of ``STATUSES``."""
     check_status(status)
-    moves = set(_MOVES[status])
-    if status != "entered-in-error":
-        moves.add("entered-in-error")
+    moves = set(STATUS_MOVES[status])
+    if status != ENTERED_IN_ERROR:
+        moves.add(ENTERED_IN_ERROR)
     return tuple(s for s in STATUSES if s in moves)
 
 

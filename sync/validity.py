@@ -19,20 +19,20 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from forms.vocabulary import MODES, ROLES, WORKFLOWS
+
 from .canonical import canonical_bytes, numbers_normal
 from .clock import is_hlc, is_time
 from .errors import ChainBroken, InvalidEvent
 from .events import (
     INT_MAX,
     SCHEMA_VERSION,
-    WORKFLOWS,
     Actor,
     Event,
-    Mode,
     describe_validation,
     recompute_hash,
 )
-from .payloads import PAYLOADS, Role
+from .payloads import PAYLOADS
 from .protocol import INVALID_FIELDS, INVALID_PAYLOAD, NOT_CANONICAL, UNKNOWN_TYPE
 
 
@@ -131,9 +131,9 @@ def _difference(written: dict, raw: dict) -> str:
 # -- the fast check -------------------------------------------------------------------------------
 _FIELDS = frozenset(Event.model_fields)
 _ACTOR_FIELDS = frozenset(Actor.model_fields)
-_ROLES = frozenset(get_args(Role))
+_ROLES = frozenset(ROLES)
 _WORKFLOWS = frozenset(WORKFLOWS)
-_MODES = frozenset(get_args(Mode))
+_MODES = frozenset(MODES)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._:-]{0,63}")
 

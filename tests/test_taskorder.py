@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 
 from app.store.projections import TASK_COLUMNS, fold_task
 from app.store.store import Store
+from forms.vocabulary import FINISHED_STATUSES
 from sync.canonical import GENESIS_HASH
 from sync.clock import format_hlc, iso
 from sync.events import new_id, seal
 from sync.taskorder import fold_key, in_fold_order, rival_key
-from sync.taskstate import TERMINAL, allowed_next
+from sync.taskstate import allowed_next
 
 START_MS = 1_780_000_000_000
 HOUR_MS = 3600 * 1000
@@ -84,7 +85,7 @@ def simulate(seed: int, n_devices: int, steps: int) -> tuple[list[dict], dict[st
                 continue
             seen = set(d.view)
             nxt = [s for s in allowed_next(row["status"]) if s != "entered-in-error"]
-            if nxt and row["status"] not in TERMINAL and rng.random() < 0.7:
+            if nxt and row["status"] not in FINISHED_STATUSES and rng.random() < 0.7:
                 body = d.make("task.transitioned", {"from_status": row["status"], "to_status": rng.choice(nxt)},
                               row["version"])
             else:

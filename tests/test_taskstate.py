@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from forms.vocabulary import FINISHED_STATUSES, PRIORITIES, STATUSES
 from sync.errors import IllegalTransition
-from sync.taskstate import PRIORITIES, STATUSES, TERMINAL, allowed_next, check_transition, higher_priority
+from sync.taskstate import allowed_next, check_transition, higher_priority
 
 
 def test_the_usual_path_of_a_task_is_allowed():
@@ -16,7 +17,7 @@ def test_the_usual_path_of_a_task_is_allowed():
         assert check_transition(a, b) == b
 
 
-@pytest.mark.parametrize("final", sorted(TERMINAL - {"entered-in-error"}))
+@pytest.mark.parametrize("final", sorted(FINISHED_STATUSES - {"entered-in-error"}))
 def test_a_finished_task_can_only_be_marked_entered_in_error(final):
     assert allowed_next(final) == ("entered-in-error",)
     with pytest.raises(IllegalTransition, match=f"cannot go from '{final}' to 'in-progress'"):

@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from app.services import access
 from app.services import workstation as ws
 from app.services.errors import InputError
 
@@ -35,7 +36,7 @@ def cmd_verify(args, ctx) -> int:
 
 def cmd_export(args, ctx) -> int:
     store = ctx.store()
-    store.require_role("super_user", "admin")  # before the file is created, so a refusal touches nothing
+    access.require_supervisor(store)  # before the file is created, so a refusal touches nothing
     if args.out:
         try:
             fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

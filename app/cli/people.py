@@ -48,8 +48,7 @@ def cmd_census_import(args, ctx) -> int:
 
 def cmd_patients_search(args, ctx) -> int:
     store = ctx.store()
-    rows = pt.search_patients(store, args.text)
-    store.record("access.view", {"what": "patient_search", "count": len(rows)})
+    rows = pt.view_patient_search(store, args.text)
     if args.json:
         print_json(rows)
     else:

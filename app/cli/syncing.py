@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from app.services import bundles, chain_recovery, enrollment
+from app.services import access, bundles, chain_recovery, enrollment
 from app.services import sync as sync_service
 from app.store import setaside
 
@@ -137,7 +137,7 @@ def cmd_recover_chain(args, ctx) -> int:
 
 def cmd_set_aside_list(args, ctx) -> int:
     store = ctx.store()
-    store.require_role("super_user", "admin")
+    access.require_supervisor(store)
     rows = setaside.listing(store)
     if args.json:
         print_json(rows)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import forms
 from app.services import tasks as ts
-from sync.events import WORKFLOWS
-from sync.taskstate import PRIORITIES, STATUSES
+from forms.vocabulary import PRESSING_PRIORITIES, PRIORITIES, STATUSES, WORKFLOW_TITLES, WORKFLOWS
 
 from .common import print_json, read_json_file
 
@@ -90,7 +89,7 @@ def cmd_show(args, ctx) -> int:
         print_json(task)
         return 0
     p = task["patient"] or {}
-    print(f"{forms.WORKFLOW_TITLES[task['workflow']]}  {task['task_id']}")
+    print(f"{WORKFLOW_TITLES[task['workflow']]}  {task['task_id']}")
     print(f"Patient: {p.get('family', '?')}, {p.get('given', '?')} ({task['patient_id']})")
     print(f"Status: {task['status']}   Priority: {task['priority']}   Destination: {task['destination']}")
     print(f"Summary: {task['summary']}")
@@ -109,9 +108,8 @@ def cmd_note(args, ctx) -> int:
 
 def cmd_list(args, ctx) -> int:
     store = ctx.store()
-    rows = ts.list_tasks(store, workflow=args.workflow, status=args.status, destination=args.destination,
-                         priority=args.priority, open_only=args.open)
-    store.record("access.view", {"what": "task_list", "count": len(rows)})
+    rows = ts.view_task_list(store, workflow=args.workflow, status=args.status, destination=args.destination,
+                             priority=args.priority, open_only=args.open)
     if args.json:
         print_json(rows)
     else:
@@ -121,8 +119,7 @@ def cmd_list(args, ctx) -> int:
 
 def cmd_board(args, ctx) -> int:
     store = ctx.store()
-    rows = ts.list_tasks(store, open_only=True)
-    store.record("access.view", {"what": "board", "count": len(rows)})
+    rows = ts.view_board(store, open_only=True)
     print_board(rows)
     return 0
 
@@ -131,8 +128,8 @@ def print_board(rows: list[dict]) -> None:
     print(f"{'PRIORITY':<8} {'WORKFLOW':<26} {'STATUS':<12} {'DESTINATION':<16} {'PATIENT':<26} SUMMARY")
     for r in rows:
         name = f"{r['family'] or '?'}, {r['given'] or '?'}"
-        flag = "!" if r["priority"] in ("stat", "asap") else " "
-        print(f"{flag}{r['priority']:<7} {forms.WORKFLOW_TITLES[r['workflow']]:<26} {r['status']:<12} "
+        flag = "!" if r["priority"] in PRESSING_PRIORITIES else " "
+        print(f"{flag}{r['priority']:<7} {WORKFLOW_TITLES[r['workflow']]:<26} {r['status']:<12} "
               f"{r['destination'] or '-':<16} {name[:26]:<26} {r['summary']}")
     print(f"{len(rows)} task(s)")
 
@@ -140,7 +137,7 @@ def print_board(rows: list[dict]) -> None:
 def cmd_forms_list(args, ctx) -> int:
     for w in WORKFLOWS:
         q = forms.load_questionnaire(w)
-        print(f"{w:<22} {forms.WORKFLOW_TITLES[w]:<28} {q['url']}|{q['version']}")
+        print(f"{w:<22} {WORKFLOW_TITLES[w]:<28} {q['url']}|{q['version']}")
     return 0
 
 

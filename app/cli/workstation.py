@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from app.services import access
 from app.services import workstation as ws
 from app.services.errors import InputError
 from app.store.keyring import make_recovery_keypair
 from app.store.store import Store
+from forms.vocabulary import DEFAULT_MODE, ROLES, WORKSTATION_MODES
 
 from .common import print_json, secret
 
@@ -30,7 +32,7 @@ def register(sub) -> None:
                    help="free disk space (MB) a pull leaves for captures; the smaller of this and the percent")
     p.add_argument("--pull-reserve-percent", type=float, default=5,
                    help="free disk space (%% of the disk) a pull leaves for captures")
-    p.add_argument("--mode", choices=("downtime", "live", "training"), default="downtime")
+    p.add_argument("--mode", choices=WORKSTATION_MODES, default=DEFAULT_MODE)
     p.set_defaults(run=cmd_init)
 
     user = sub.add_parser("user", help="local users: add, unlock, list").add_subparsers(dest="user_cmd",
@@ -39,12 +41,12 @@ def register(sub) -> None:
                         description="Add a local user. The new password comes from TIDEOVER_NEW_PASSWORD "
                                     "or a prompt.")
     p.add_argument("name", help="the new user's id")
-    p.add_argument("--role", required=True, choices=ws.ROLES)
+    p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--display-name")
     p.set_defaults(run=cmd_user_add)
     p = user.add_parser("role", help="give a user another role (admin only; signed with your own key)")
     p.add_argument("name")
-    p.add_argument("--role", required=True, choices=ws.ROLES)
+    p.add_argument("--role", required=True, choices=ROLES)
     p.set_defaults(run=cmd_user_role)
     p = user.add_parser("unlock", help="unlock an account locked by failed unlocks (admin only)")
     p.add_argument("name")
@@ -140,7 +142,7 @@ def cmd_status(args, ctx) -> int:
 
 def cmd_rebuild(args, ctx) -> int:
     store = ctx.store()
-    store.require_role("admin", "super_user")
+    access.require_supervisor(store)
     before, after, count = store.rebuild_projections()
     print(f"before {before}")
     print(f"after  {after}")

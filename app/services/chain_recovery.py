@@ -32,6 +32,8 @@ from sync.errors import BadSignature, TideoverError
 from sync.events import recompute_hash
 from sync.protocol import AFTER_BREAK, CHAIN_BROKEN, MAX_BATCH
 
+from . import access
+
 RECOVER_ACTION = "an admin runs `tideover recover-chain` on this workstation (see docs/central.md)"
 
 
@@ -177,7 +179,7 @@ def recover_chain(store: Store, link, *, transport: httpx.BaseTransport | None =
     forked ones as a recorded fork and re-record their content, then sync. Safe to run again."""
     from app.services import sync as sync_service
 
-    store.require_role("admin")
+    access.require_admin(store)
     retry = retry or sync_service.Retry()
     with sync_service.http_client(link, transport) as client:
         plan = inspect(store, client, retry)
@@ -200,5 +202,5 @@ def recover_chain(store: Store, link, *, transport: httpx.BaseTransport | None =
 
 def list_forks(store: Store) -> list[dict]:
     """Recorded forks for a super-user or admin: when, from which seq, which events and what carries them."""
-    store.require_role("super_user", "admin")
+    access.require_supervisor(store)
     return forks.list_forks(store)

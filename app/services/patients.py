@@ -10,6 +10,7 @@ from pathlib import Path
 from app.store.store import Store
 from sync.clock import iso, parse_rfc3339
 
+from . import access
 from .errors import InputError
 
 DEFAULT_DOWNTIME_PREFIX = "DT"
@@ -18,7 +19,7 @@ DEFAULT_DOWNTIME_PREFIX = "DT"
 def import_census(store: Store, patients: list[dict], *, as_of: str | None = None,
                   source: str = "census") -> int:
     """Load a census snapshot (a list of patients) as one ``census.loaded`` event; returns the count."""
-    store.require_role("unit_coordinator", "super_user", "admin")
+    access.require_census_keeper(store)
     if not isinstance(patients, list) or not patients:
         raise InputError("A census must be a non-empty JSON list of patients.")
     for i, p in enumerate(patients):
@@ -78,6 +79,13 @@ def search_patients(store: Store, text: str = "", limit: int = 50) -> list[dict]
         " ORDER BY temporary, family, given LIMIT ?", [like, limit])
 
 
+def view_patient_search(store: Store, text: str = "", limit: int = 50) -> list[dict]:
+    """``search_patients`` for a person's eyes (CLI or app): the search is recorded as a view."""
+    rows = search_patients(store, text, limit)
+    access.record_view(store, access.VIEW_PATIENT_SEARCH, count=len(rows))
+    return rows
+
+
 def similar_patients(store: Store, family: str, given: str, birth_date: str | None = None) -> list[dict]:
     """Census patients whose name is close to this one: the warning shown before a temporary registration."""
     target = f"{family} {given}".lower()
@@ -133,7 +141,7 @@ def register_temp_patient(store: Store, family: str, given: str, *, birth_date: 
 
 def link_temp_patient(store: Store, temp_patient_id: str, patient_id: str, reason: str | None = None) -> str:
     """After recovery, a super-user links a temporary patient to their real record."""
-    store.require_role("super_user", "admin")
+    access.require_supervisor(store)
     temp = store.query("SELECT * FROM patients WHERE patient_id = ?", [temp_patient_id])
     if not temp or not temp[0]["temporary"]:
         raise InputError(f"{temp_patient_id} is not a temporary patient on this workstation.")

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 import forms
 from app.store.errors import NotFound, StoreError
 from app.store.store import Store
-from sync.events import WORKFLOWS, new_id
+from forms.vocabulary import DEFAULT_PRIORITY, FINISHED_STATUSES, WORKFLOWS, needs_reason
+from sync.events import new_id
 from sync.taskorder import in_fold_order
 from sync.taskstate import INITIAL_STATUS, check_priority, check_transition, higher_priority
 
+from . import access
 from .errors import InputError
 from .profiles import site_overlay
 from .times import parse_clinical_time
@@ -47,7 +49,7 @@ def capture_task(store: Store, workflow: str, patient_id: str, answers: dict, *,
     response = forms.validate_answers(workflow, answers, questionnaire)
     simple = forms.simple_answers(response)  # once: routing, escalation and summary all read it
     escalated = forms.escalated_priority(workflow, simple)
-    chosen = check_priority(priority or "routine")
+    chosen = check_priority(priority or DEFAULT_PRIORITY)
     if escalated:
         chosen = higher_priority(chosen, escalated)
     route = destination or forms.route_destination(workflow, simple, overlay)
@@ -74,8 +76,8 @@ def transition_task(store: Store, task_id: str, to_status: str, *, destination: 
     check_transition(task["status"], to_status)
     if priority:
         check_priority(priority)
-    if to_status == "entered-in-error" and not (reason or "").strip():
-        raise InputError("Marking a task entered-in-error needs a reason.")
+    if needs_reason(to_status) and not (reason or "").strip():
+        raise InputError(f"Marking a task {to_status} needs a reason.")
     event = store.record(
         "task.transitioned",
         {"from_status": task["status"], "to_status": to_status, "reason": reason, "priority": priority},
@@ -129,7 +131,9 @@ def list_tasks(store: Store, *, workflow: str | None = None, status: str | None 
             where.append(f"{col} = ?")
             params.append(val)
     if open_only:
-        where.append("t.status NOT IN ('completed', 'cancelled', 'rejected', 'failed', 'entered-in-error')")
+        finished = sorted(FINISHED_STATUSES)  # written out from the vocabulary, never by hand
+        where.append(f"t.status NOT IN ({', '.join('?' * len(finished))})")
+        params += finished
     sql = ("SELECT t.task_id, t.workflow, t.patient_id, p.family, p.given, p.temporary, p.linked_to, "
            "t.status, t.priority, t.destination, t.summary, t.occurred_at, t.created_at, t.updated_at, "
            "t.created_by, t.version, t.needs_review, t.back_entry, t.mode, t.correlation_id "
@@ -150,8 +154,22 @@ def show_task(store: Store, task_id: str, *, record_view: bool = True) -> dict:
     task["patient"] = patients[0] if patients else None
     task["timeline"] = timeline(store, task_id)
     if record_view:
-        store.record("access.view", {"what": "task", "target_id": task_id})
+        access.record_view(store, access.VIEW_TASK, target_id=task_id)
     return task
+
+
+def view_board(store: Store, *, open_only: bool = False) -> list[dict]:
+    """The unit's board as a person sees it (CLI or app); the view is recorded with its row count."""
+    rows = list_tasks(store, open_only=open_only)
+    access.record_view(store, access.VIEW_BOARD, count=len(rows))
+    return rows
+
+
+def view_task_list(store: Store, **filters) -> list[dict]:
+    """``list_tasks`` for a person's eyes: the view is recorded with its row count."""
+    rows = list_tasks(store, **filters)
+    access.record_view(store, access.VIEW_TASK_LIST, count=len(rows))
+    return rows
 
 
 def current_answers(store: Store, task: dict) -> dict:

@@ -9,11 +9,11 @@ from typing import TextIO
 
 from app.store import forks
 from app.store.store import Store
+from forms.vocabulary import DEFAULT_MODE, ROLES
 from sync.clock import SKEW_FLAG_S, Clock
 
+from . import access
 from .errors import InputError
-
-ROLES = ("nurse", "unit_coordinator", "super_user", "admin")
 
 
 def default_data_dir() -> Path:
@@ -74,7 +74,7 @@ def status(store: Store) -> dict:
                          " (SELECT count(*) FROM tasks WHERE needs_review = 1) AS needs_review")[0]
     meta = store.meta()
     return {"site_id": store.site_id, "unit_id": store.unit_id, "device_id": store.device_id,
-            "mode": store.settings.get("mode", "downtime"), "events": counts["events"],
+            "mode": store.settings.get("mode", DEFAULT_MODE), "events": counts["events"],
             "pending_sync": store.pending_count(), "quarantined": counts["quarantined"],
             "set_aside": counts["set_aside"], "tasks": counts["tasks"],
             "needs_review": counts["needs_review"], "last_sync": meta.get("last_sync"),
@@ -105,7 +105,7 @@ def clock_status(meta: dict) -> dict:
 
 def export_audit(store: Store, out: TextIO) -> int:
     """Write every event as one canonical JSON line; the export itself is recorded first."""
-    store.require_role("super_user", "admin")
+    access.require_supervisor(store)
     total = store.query("SELECT count(*) AS n FROM events")[0]["n"]
     store.record("access.export", {"what": "audit", "count": total + 1, "format": "jsonl"})
     n = 0
@@ -118,7 +118,7 @@ def export_audit(store: Store, out: TextIO) -> int:
 def break_glass_review(store: Store) -> list[dict]:
     """Break-glass sign-ins, unlock failures and chain recoveries (a restore from an older copy),
     for a super-user's review."""
-    store.require_role("super_user", "admin")
+    access.require_supervisor(store)
     rows = []
     for body in store.iter_event_bodies("WHERE type IN ('access.sign_in', 'access.unlock_failed', "
                                         "'device.chain_recovered')"):

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
 
 from .theme import age_text, named
 
-MODE_TEXT = {"live": "LIVE", "downtime": "DOWNTIME", "training": "TRAINING", "locked": "LOCKED"}
 # The central counts as reachable when the last sync is this recent (the sync engine syncs often).
 REACHABLE_WITHIN_S = 180
 CENSUS_STALE_S = 4 * 3600  # an older census gets a warning sign: new admissions may be missing
@@ -150,7 +149,7 @@ class Banner(QFrame):
         self.setProperty("mode", mode)
         self.style().unpolish(self)
         self.style().polish(self)
-        self.mode.setText(MODE_TEXT.get(mode, mode.upper()))
+        self.mode.setText(mode.upper())
 
     def show_mode(self, mode: str) -> None:
         """At once on unlock; the rest of the banner follows when the store has answered."""

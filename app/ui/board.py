@@ -16,8 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import forms
-from sync.taskstate import PRIORITIES, STATUSES
+from forms.vocabulary import PRIORITIES, PRIORITY_LABELS, STATUSES, WORKFLOW_TITLES, WORKFLOWS
 
 from .board_model import COLUMNS, TASK_ID_ROLE, BoardFilter, BoardModel, BoardProxy
 from .theme import named, no_copy, set_role
@@ -63,11 +62,11 @@ class BoardScreen(QWidget):
         self.search.setPlaceholderText("Search patient name or ID (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.workflow = _combo("Filter by workflow", [("All workflows", "")] +
-                               [(forms.WORKFLOW_TITLES[w], w) for w in forms.WORKFLOWS])
+                               [(WORKFLOW_TITLES[w], w) for w in WORKFLOWS])
         self.status = _combo("Filter by status", [("Open tasks", "open"), ("All statuses", "")] +
                              [(s, s) for s in STATUSES])
         self.priority = _combo("Filter by priority", [("All priorities", "")] +
-                               [(p.upper() if p == "stat" else p.capitalize(), p) for p in reversed(PRIORITIES)])
+                               [(PRIORITY_LABELS[p], p) for p in reversed(PRIORITIES)])
         self.destination = _combo("Filter by destination", [("All destinations", "")])
         filters.addWidget(self.search, 2)
         for c in (self.workflow, self.status, self.priority, self.destination):

@@ -14,20 +14,17 @@ from datetime import UTC, datetime
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-import forms
+from app.services.board import is_overdue, patient_name, priority_rank, priority_text
+from forms.vocabulary import PRIORITIES, WORKFLOW_TITLES, is_finished
 from sync.clock import parse_time as parse_event_time
-from sync.taskstate import TERMINAL
 
 from .theme import age_text
 
 COLUMNS = ("Priority", "Patient", "Workflow", "Status", "Destination", "Summary", "Waiting")
-PRIORITY_TEXT = {"stat": "‼ STAT", "asap": "! ASAP", "urgent": "! Urgent", "routine": "Routine"}
-PRIORITY_RANK = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
-# An open task waiting longer than this (minutes since its clinical time) is overdue.
-OVERDUE_AFTER_MIN = {"stat": 15, "asap": 30, "urgent": 60, "routine": 240}
 TASK_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 _ROLES = frozenset({Qt.ItemDataRole.DisplayRole, TASK_ID_ROLE, Qt.ItemDataRole.BackgroundRole,
                     Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole, Qt.ItemDataRole.AccessibleTextRole})
+MOST_URGENT = PRIORITIES[-1]  # its rows are red
 STAT_BG, OVERDUE_BG, CLOSED_FG = QColor("#ffd0d0"), QColor("#ffe2a8"), QColor("#555555")
 
 
@@ -36,19 +33,6 @@ def parse_time(text: str | None) -> float:
     if not text:
         return 0.0
     return parse_event_time(text).timestamp()
-
-
-def is_overdue(priority: str, status: str, waited_seconds: float) -> bool:
-    """Open work past its priority's waiting limit (see OVERDUE_AFTER_MIN)."""
-    if status in TERMINAL:
-        return False
-    return waited_seconds > OVERDUE_AFTER_MIN.get(priority, 240) * 60
-
-
-def patient_name(row: dict) -> str:
-    name = f"{(row.get('family') or '').upper()}, {row.get('given') or ''}".strip(", ")
-    temp = " (temporary)" if row.get("temporary") else ""
-    return f"{name or row.get('patient_id')}{temp}"
 
 
 @dataclass
@@ -84,7 +68,7 @@ class BoardModel(QAbstractTableModel):
         intern = sys.intern
         self._cols = {key: [intern(r[key] or "") for r in rows]
                       for key in ("workflow", "status", "priority", "destination")}
-        self._open = [r["status"] not in TERMINAL for r in rows]
+        self._open = [not is_finished(r["status"]) for r in rows]
         self._search = [f"{r.get('family') or ''} {r.get('given') or ''} {r.get('given') or ''} "
                         f"{r.get('family') or ''} {r['patient_id']}".lower() for r in rows]
         self._at = [parse_time(r.get("occurred_at") or r.get("created_at")) for r in rows]
@@ -157,7 +141,7 @@ class BoardModel(QAbstractTableModel):
         rows, at = self._rows, self._at
         name = COLUMNS[column]
         if name == "Priority":
-            return lambda i: (PRIORITY_RANK.get(rows[i]["priority"], 9), not self._open[i], at[i])
+            return lambda i: (priority_rank(rows[i]["priority"]), not self._open[i], at[i])
         if name == "Patient":
             return lambda i: self._search[i]
         if name == "Waiting":
@@ -201,17 +185,17 @@ class BoardModel(QAbstractTableModel):
         if role == TASK_ID_ROLE:
             return row["task_id"]
         if role == Qt.ItemDataRole.BackgroundRole:
-            if row["status"] in TERMINAL:
+            if not self._open[i]:
                 return None
-            if row["priority"] == "stat":
+            if row["priority"] == MOST_URGENT:
                 return QBrush(STAT_BG)
             if self._overdue[i]:
                 return QBrush(OVERDUE_BG)
             return None
-        if role == Qt.ItemDataRole.ForegroundRole and row["status"] in TERMINAL:
+        if role == Qt.ItemDataRole.ForegroundRole and not self._open[i]:
             return QBrush(CLOSED_FG)
-        if role == Qt.ItemDataRole.FontRole and (row["priority"] == "stat" or self._overdue[i]) \
-                and row["status"] not in TERMINAL:
+        if role == Qt.ItemDataRole.FontRole and (row["priority"] == MOST_URGENT or self._overdue[i]) \
+                and self._open[i]:
             font = QFont()
             font.setBold(True)
             return font
@@ -223,11 +207,11 @@ class BoardModel(QAbstractTableModel):
         row = self._rows[i]
         name = COLUMNS[column]
         if name == "Priority":
-            return PRIORITY_TEXT.get(row["priority"], row["priority"])
+            return priority_text(row["priority"])
         if name == "Patient":
             return patient_name(row)
         if name == "Workflow":
-            return forms.WORKFLOW_TITLES.get(row["workflow"], row["workflow"])
+            return WORKFLOW_TITLES.get(row["workflow"], row["workflow"])
         if name == "Status":
             return row["status"] + (" (review)" if row.get("needs_review") else "")
         if name == "Destination":
@@ -235,7 +219,7 @@ class BoardModel(QAbstractTableModel):
         if name == "Summary":
             return row.get("summary") or ""
         waited = age_text(self._now - self._at[i])
-        if row["status"] in TERMINAL:
+        if not self._open[i]:
             return f"closed ({waited} ago)"
         return f"⚠ {waited} OVERDUE" if self._overdue[i] else waited
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 import forms
 from app.services import tasks as ts
-from sync.taskstate import PRIORITIES
+from forms.vocabulary import PRIORITIES, PRIORITY_LABELS
 
 from .form_engine import FormView
 from .form_fields import local_datetime_to_iso
@@ -84,7 +84,7 @@ class CaptureScreen(QWidget):
         self.workflow.setMinimumWidth(260)
         self.priority = named(QComboBox(), "Priority")
         for p in PRIORITIES:
-            self.priority.addItem(p.upper() if p == "stat" else p.capitalize(), p)
+            self.priority.addItem(PRIORITY_LABELS[p], p)
         workflow_label = QLabel("&Workflow")
         workflow_label.setBuddy(self.workflow)
         priority_label = QLabel("P&riority")

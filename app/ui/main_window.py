@@ -8,6 +8,7 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QProgressBar, QStackedWidget, QVBoxLayout, QWidget
 
+from app.services import access
 from app.services import tasks as ts
 from app.services import training as tr
 from app.services.workstation import status
@@ -205,12 +206,12 @@ class MainWindow(QMainWindow):
         self.show_unlock(message)
 
     def reload_board(self) -> None:
-        self.session.call(ts.list_tasks, on_done=self.board.load)
+        self.session.call(ts.view_board, on_done=self.board.load)  # a view of patient data: recorded
 
     def _pulled(self, _count: int) -> None:
         """Other workstations' events arrived: reload the board, keeping the row the person had selected."""
         keep = self.board.selected_task_id()
-        self.session.call(ts.list_tasks, on_done=lambda rows: self._load_keeping(rows, keep))
+        self.session.call(ts.view_board, on_done=lambda rows: self._load_keeping(rows, keep))
 
     def _load_keeping(self, rows: list[dict], task_id: str | None) -> None:
         self.board.load(rows)
@@ -234,7 +235,7 @@ class MainWindow(QMainWindow):
 
     def show_held_back(self) -> None:
         """The super-user's list of events the central would not take (others see the tooltip)."""
-        if self.session.identity.get("role") not in ("super_user", "admin"):
+        if not access.may_supervise(self.session.identity.get("role")):
             self.notify("A super-user reviews held-back events; the list is in the tooltip.")
             return
         dialog = HeldBackDialog(self.syncer.state.held_back, self)

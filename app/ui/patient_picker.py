@@ -97,7 +97,7 @@ class PatientPicker(QWidget):
             self.census_age.setText(f"Census as of {age_text(seconds)} ago — check the wristband.")
 
     def run_search(self) -> None:
-        self.session.call(pt.search_patients, self.search.text(), 50, on_done=self._show_results)
+        self.session.call(pt.view_patient_search, self.search.text(), 50, on_done=self._show_results)
 
     def _show_results(self, patients: list[dict]) -> None:
         self.results_model.clear()

@@ -23,21 +23,18 @@ from PySide6.QtWidgets import (
 
 import forms
 from app.services import tasks as ts
+from app.services.board import patient_name, priority_text
 from app.services.printing import response_lines
+from forms.vocabulary import STATUS_ACTIONS, is_finished, needs_reason
 from sync.clock import parse_time
-from sync.taskstate import TERMINAL, allowed_next
+from sync.taskstate import allowed_next
 
-from .board_model import PRIORITY_TEXT, patient_name
 from .theme import named, no_copy, set_role
 from .unlock import error_text
 
 TIMELINE_COLUMNS = ("Time", "Event", "Status", "Actor", "Source", "Destination", "Correlation id", "Detail")
 EVENT_TEXT = {"task.created": "captured", "task.transitioned": "status changed", "task.note_added": "note",
               "task.answers_updated": "answers amended"}
-STATUS_VERB = {"received": "Received", "accepted": "Accept", "rejected": "Reject", "ready": "Ready",
-               "cancelled": "Cancel task", "in-progress": "Start (in progress)", "on-hold": "Put on hold",
-               "failed": "Failed", "completed": "Complete", "entered-in-error": "Entered in error…",
-               "requested": "Request", "draft": "Draft"}
 
 
 def local_time(text: str | None) -> str:
@@ -197,7 +194,7 @@ class TaskDetailScreen(QWidget):
         dob = f" · born {patient['birth_date']}" if patient.get("birth_date") else ""
         self.patient.setText(f"{patient_name(patient)} · {patient['patient_id']}{dob}")
         self.status.setText(f"Status: {task['status']}")
-        self.priority.setText(f"Priority: {PRIORITY_TEXT.get(task['priority'], task['priority'])}")
+        self.priority.setText(f"Priority: {priority_text(task['priority'])}")
         self.destination.setText(f"Destination: {(task.get('destination') or '—').replace('_', ' ')}")
         self.summary.setText(f"Summary: {task.get('summary') or ''}")
         self.answers.setHtml(answers_html(task["workflow"], task["answers"]))
@@ -222,12 +219,12 @@ class TaskDetailScreen(QWidget):
         moves = allowed_next(status)
         if not moves:
             self.moves_label.setText("This task is closed; no further moves.")
-        elif status in TERMINAL:
+        elif is_finished(status):
             self.moves_label.setText(f"This task is {status}; only a correction is possible:")
         else:
             self.moves_label.setText("Move to:")
         for to_status in moves:
-            button = named(QPushButton(STATUS_VERB.get(to_status, to_status)), f"Move to {to_status}")
+            button = named(QPushButton(STATUS_ACTIONS.get(to_status, to_status)), f"Move to {to_status}")
             button.clicked.connect(lambda _c=False, s=to_status: self.move(s))
             self.move_buttons.addWidget(button)
             self.status_buttons[to_status] = button
@@ -237,7 +234,7 @@ class TaskDetailScreen(QWidget):
             return
         destination = self.hand_to.currentData()
         reason = self.reason.text().strip() or None
-        if to_status == "entered-in-error" and not reason:
+        if needs_reason(to_status) and not reason:
             self._say("Say why this task was entered in error (in Reason), then press the button again.")
             self.reason.setFocus()
             return

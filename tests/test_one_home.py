@@ -1,0 +1,113 @@
+"""One home per rule: each rule is written in one module, and these checks fail when it is written again.
+
+The homes (docs/rules.md lists them all):
+- the words (statuses, finished statuses, priorities, workflows, roles, modes): ``forms/vocabulary.py``
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from forms import vocabulary
+
+ROOT = Path(__file__).resolve().parent.parent
+SCANNED = ("app", "sync", "forms")
+VOCABULARY_HOME = "forms/vocabulary.py"
+
+# Each list of words, by the name of its one definition.
+WORD_LISTS = {
+    "STATUSES": frozenset(vocabulary.STATUSES),
+    "PRIORITIES": frozenset(vocabulary.PRIORITIES),
+    "WORKFLOWS": frozenset(vocabulary.WORKFLOWS),
+    "ROLES": frozenset(vocabulary.ROLES),
+    "MODES": frozenset(vocabulary.MODES),
+}
+# Tables keyed by each word of a list, for a job of their own: (file, list) -> why it may.
+KEYED_BY_EACH_WORD = {
+    ("forms/routing.py", "WORKFLOWS"): "each workflow's default destination queue",
+    ("forms/summary.py", "WORKFLOWS"): "each workflow's one-line summary",
+    ("app/services/demo.py", "WORKFLOWS"): "the demo's steps for each workflow",
+    ("sync/protocol.py", "STATUSES"): "the central's push answers (accepted, rejected...) are not task statuses",
+}
+# Names that only the vocabulary may define (at module level, in any scanned module).
+DEFINED_ONCE = frozenset(
+    name for name in vars(vocabulary) if name.isupper() or name in {"Status", "Priority", "Workflow", "Role", "Mode"})
+
+
+def python_files(*roots: str) -> list[Path]:
+    return sorted(p for root in roots for p in (ROOT / root).rglob("*.py"))
+
+
+def _strings(nodes) -> set[str]:
+    return {n.value for n in nodes if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def _groups(node: ast.AST):
+    """The string constants that ``node`` writes side by side: a tuple, list or set, a dict's keys,
+    a call's arguments, a subscript (``Literal[...]``), or the two sides of a comparison."""
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        yield _strings(node.elts)
+    elif isinstance(node, ast.Dict):
+        yield _strings(k for k in node.keys if k is not None)
+    elif isinstance(node, ast.Call):
+        yield _strings(node.args)
+    elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple):
+        yield _strings(node.slice.elts)
+    elif isinstance(node, ast.Compare):
+        yield _strings([node.left, *node.comparators])
+
+
+def vocabulary_written_again(path: Path, root: Path = ROOT) -> list[str]:
+    """Where ``path`` writes out two or more words of one list, or defines a vocabulary name itself."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        for strings in _groups(node):
+            for name, words in WORD_LISTS.items():
+                hit = strings & words
+                if len(hit) >= 2 and (path.relative_to(root).as_posix(), name) not in KEYED_BY_EACH_WORD:
+                    found.append(f"{path.relative_to(root)}:{node.lineno}: {name} written out {sorted(hit)}")
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AnnAssign) else []
+        for t in targets:
+            if isinstance(t, ast.Name) and t.id in DEFINED_ONCE:
+                found.append(f"{path.relative_to(root)}:{node.lineno}: defines {t.id} (its home is {VOCABULARY_HOME})")
+    return found
+
+
+def test_the_vocabulary_is_written_only_in_its_home():
+    found = [hit for path in python_files(*SCANNED) if path != ROOT / VOCABULARY_HOME
+             for hit in vocabulary_written_again(path)]
+    assert not found, "import these from forms.vocabulary instead:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("source", [
+    'FINISHED = ("completed", "cancelled")\n',  # a second list of finished statuses
+    'def may(role):\n    return role in {"super_user", "admin"}\n',  # a role check by hand
+    'from typing import Literal\nWorkflow = Literal["ed_triage", "referral"]\n',  # a second Literal
+    'def is_open(status):\n    return status not in ["completed", "cancelled", "failed"]\n',  # finished, by hand
+    'ROLES = ("nurse",)\n',  # a second definition under the vocabulary's name
+])
+def test_vocabulary_check_fails_on_a_deliberate_violation(tmp_path, source):
+    path = tmp_path / "app" / "board_rules.py"
+    path.parent.mkdir()
+    path.write_text(source, encoding="utf-8")
+    assert vocabulary_written_again(path, root=tmp_path), f"the check missed: {source}"
+
+
+def test_the_vocabulary_agrees_with_itself():
+    """Its rules name only its own words (a typo in a set would make a rule silently never apply)."""
+    statuses = set(vocabulary.STATUSES)
+    assert vocabulary.INITIAL_STATUS in statuses and vocabulary.FINISHED_STATUSES <= statuses
+    assert set(vocabulary.STATUS_MOVES) == statuses and all(m <= statuses for m in vocabulary.STATUS_MOVES.values())
+    assert all(not vocabulary.STATUS_MOVES[s] for s in vocabulary.FINISHED_STATUSES)
+    assert vocabulary.STATUSES_NEEDING_REASON <= statuses and set(vocabulary.STATUS_ACTIONS) == statuses
+    assert set(vocabulary.PRIORITY_LABELS) == set(vocabulary.OVERDUE_AFTER_MIN) == set(vocabulary.PRIORITIES)
+    assert vocabulary.PRESSING_PRIORITIES <= set(vocabulary.PRIORITIES)
+    assert set(vocabulary.WORKFLOW_TITLES) == set(vocabulary.WORKFLOWS)
+    assert {vocabulary.BREAK_GLASS_ROLE, *vocabulary.SUPERVISORS, *vocabulary.CENSUS_KEEPERS} <= set(vocabulary.ROLES)
+    assert set(vocabulary.WORKSTATION_MODES) <= set(vocabulary.MODES) and vocabulary.DEFAULT_MODE in vocabulary.MODES
