@@ -7,6 +7,7 @@ from pathlib import Path
 
 from app.services import profiles
 from app.services.provisioning import provision
+from forms.vocabulary import DEFAULT_MODE, WORKSTATION_MODES
 
 from .common import print_json, secret
 
@@ -25,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--admin-name", help="display name of the first admin")
     p.add_argument("--profile-key", type=Path, metavar="PUB",
                    help="the site profile public key (source installs; a signed bundle has it built in)")
-    p.add_argument("--mode", choices=("downtime", "live", "training"), default="downtime")
+    p.add_argument("--mode", choices=WORKSTATION_MODES, default=DEFAULT_MODE)
     p.set_defaults(run=cmd_provision)
 
     prof = sub.add_parser("profile", help="the site profile in use (IT)").add_subparsers(dest="profile_cmd",

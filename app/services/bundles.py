@@ -16,6 +16,7 @@ from sync.bundle import BundleError, seal_bundle, verify_receipt, write_atomic
 from sync.events import new_id
 from sync.protocol import AFTER_BREAK, MAX_BATCH, RESULTS, RETRYABLE, CentralKeys
 
+from . import access
 from .errors import InputError
 
 
@@ -57,7 +58,7 @@ def central_keys(store: Store, key_file: Path | None = None, *, may_pin: bool = 
         raise BundleError("This workstation has no central key pinned, so it has sent no bundle this receipt "
                           "could answer. An admin pins the central's key with the first "
                           "`tideover bundle export --central-key FILE`.")
-    store.require_role("admin")
+    access.require_admin(store)
     store.set_meta("central_bundle_key", given.bundle_public_key)
     store.set_meta("central_signing_key", given.signing_public_key)
     store.set_meta("central_keys_pinned_by", f"{store.actor.user_id} at {store.clock.now_iso()}")

@@ -21,6 +21,7 @@ from app.store.store import Store
 from sync.checkpoint import sign_enrollment
 from sync.protocol import CentralKeys, EnrollResponse
 
+from . import access
 from .errors import InputError
 from .sync import Link, Retry, SyncError, call, http_client
 
@@ -55,7 +56,7 @@ def enroll(store: Store, central_url: str, token: str, *, ca_bundle: str | Path 
     ``ca_pem`` is the CA bundle's text (instead of a file); ``expect_keys`` are the central's keys a
     signed site profile pins: a central answering with other keys is refused and nothing is kept.
     """
-    store.require_role("admin")
+    access.require_admin(store)
     if not central_url.startswith(("http://", "https://")) or not urlsplit(central_url).hostname:
         raise InputError(f"The central URL must be https://HOST[:PORT]: {central_url}")
     if central_url.startswith("http://") and not is_loopback(central_url) and not allow_plain_http:

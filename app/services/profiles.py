@@ -23,6 +23,7 @@ from app.store.store import Store
 from sync.keyfiles import KeyFileError, key_id, load_public_key, public_key_b64, public_key_from_text
 from sync.profile import ProfileRefused, SiteProfile, profile_digest, read_signed_profile
 
+from . import access
 from .errors import InputError
 
 PROFILE_META = "site_profile"
@@ -90,7 +91,7 @@ def pinned_key(store: Store):
 
 def apply_profile(store: Store, data: bytes, public_key=None) -> SiteProfile:
     """Take a newer signed profile into use (admin only); returns it. Refused profiles change nothing."""
-    store.require_role("admin")
+    access.require_admin(store)
     pinned = pinned_key(store)
     key = pinned or public_key
     if key is None:
