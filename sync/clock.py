@@ -83,6 +83,46 @@ def parse_rfc3339(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def parse_typed_time(text: str) -> datetime:
+    """A time a person typed in ISO 8601 (``2026-11-25T03:40:00Z``; without a zone it is taken as UTC),
+    as an aware UTC datetime; ValueError otherwise."""
+    when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+# How the app shows and reads times in this machine's own zone, per FHIR answer type.
+LOCAL_FORMATS = {"date": "%Y-%m-%d", "dateTime": "%Y-%m-%d %H:%M", "time": "%H:%M", "seconds": "%Y-%m-%d %H:%M:%S",
+                 "stamp": "%Y%m%d-%H%M"}
+_LOCAL_INPUTS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+
+
+def parse_local(text: str) -> datetime | None:
+    """'2026-11-25 03:40' typed in this machine's zone as an aware datetime; None if it is not such a time."""
+    for fmt in _LOCAL_INPUTS:
+        try:
+            return datetime.strptime(text.strip(), fmt).astimezone()
+        except ValueError:
+            continue
+    return None
+
+
+def local_text(when: datetime | str, kind: str = "dateTime") -> str:
+    """A time (aware, or RFC 3339 text) shown in this machine's zone, as ``LOCAL_FORMATS[kind]``.
+
+    Text that is not a time comes back unchanged."""
+    if isinstance(when, str):
+        try:
+            when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        except ValueError:
+            return when
+    return when.astimezone().strftime(LOCAL_FORMATS[kind])
+
+
+def seconds_since(text: str, now: datetime) -> float:
+    """Seconds from an RFC 3339 time (``...Z`` or with an offset) to ``now``."""
+    return (now - parse_rfc3339(text)).total_seconds()
+
+
 def is_hlc(text: object) -> bool:
     return type(text) is str and _HLC.fullmatch(text) is not None
 

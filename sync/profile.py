@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 import zoneinfo
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from cryptography.exceptions import InvalidSignature
@@ -44,6 +44,7 @@ import forms
 from forms import WORKFLOWS
 
 from .canonical import canonical_bytes
+from .clock import utc_now
 from .errors import TideoverError
 from .events import ID_PATTERN
 from .keyfiles import key_id
@@ -241,7 +242,7 @@ def _validated(profile: dict) -> SiteProfile:
 
 def example_profile(site_id: str, unit_id: str, central_url: str, *, now: datetime | None = None) -> dict:
     """A template for IT to edit: placeholders where a real key or certificate must go."""
-    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    now = (now or utc_now()).replace(microsecond=0)
     return {
         "format": PROFILE_FORMAT, "serial": 1,
         "issued_at": now.isoformat().replace("+00:00", "Z"),

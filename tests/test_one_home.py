@@ -2,6 +2,7 @@
 
 The homes (docs/rules.md lists them all):
 - the words (statuses, finished statuses, priorities, workflows, roles, modes): ``forms/vocabulary.py``
+- reading and showing times, and now: ``sync/clock.py`` (the app's screens take now from the session's clock)
 """
 
 from __future__ import annotations
@@ -111,3 +112,46 @@ def test_the_vocabulary_agrees_with_itself():
     assert set(vocabulary.WORKFLOW_TITLES) == set(vocabulary.WORKFLOWS)
     assert {vocabulary.BREAK_GLASS_ROLE, *vocabulary.SUPERVISORS, *vocabulary.CENSUS_KEEPERS} <= set(vocabulary.ROLES)
     assert set(vocabulary.WORKSTATION_MODES) <= set(vocabulary.MODES) and vocabulary.DEFAULT_MODE in vocabulary.MODES
+
+
+# -- time: one parser, one clock ------------------------------------------------------------------
+TIME_HOME = "sync/clock.py"
+# Modules that may read times themselves, and why.
+TIME_READERS = {
+    "forms/values.py": "checks FHIR answer values (dates, times of day) in the lowest layer, below sync.clock",
+}
+_READ_TIME = {"fromisoformat", "strptime"}
+_WALL_CLOCK = {"now", "utcnow", "today"}
+
+
+def time_read_outside_its_home(path: Path, root: Path = ROOT) -> list[str]:
+    """Where ``path`` parses a time or reads the wall clock by itself instead of through sync.clock."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Attribute):
+            continue
+        on_datetime = isinstance(node.value, ast.Name) and node.value.id in {"datetime", "date", "time"}
+        if node.attr in _READ_TIME or (on_datetime and node.attr in _WALL_CLOCK):
+            found.append(f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_times_are_read_only_through_the_clock():
+    found = [hit for path in python_files(*SCANNED)
+             if path.relative_to(ROOT).as_posix() not in {TIME_HOME, *TIME_READERS}
+             for hit in time_read_outside_its_home(path)]
+    assert not found, "use sync.clock (parse_time, parse_typed_time, parse_local, local_text; Clock.now):\n" + \
+        "\n".join(found)
+
+
+@pytest.mark.parametrize("source", [
+    "from datetime import datetime\nstamp = datetime.now().strftime('%H:%M')\n",  # bypasses the session's clock
+    "from datetime import UTC, datetime\ndef age(t):\n    return datetime.now(UTC) - t\n",
+    "from datetime import datetime\ndef when(t):\n    return datetime.fromisoformat(t.replace('Z', '+00:00'))\n",
+    "import datetime as dt\ndef when(t):\n    return dt.datetime.strptime(t, '%Y-%m-%d %H:%M')\n",
+])
+def test_time_check_fails_on_a_deliberate_violation(tmp_path, source):
+    path = tmp_path / "app" / "banner_rules.py"
+    path.parent.mkdir()
+    path.write_text(source, encoding="utf-8")
+    assert time_read_outside_its_home(path, root=tmp_path), f"the check missed: {source}"

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from app.store.store import Store
-from sync.clock import iso, parse_rfc3339
+from sync.clock import iso, parse_rfc3339, seconds_since
 
 from . import access
 from .errors import InputError
@@ -64,10 +64,7 @@ def census_age_seconds(store: Store) -> float | None:
     rows = store.query("SELECT max(as_of) AS as_of FROM patients WHERE temporary = 0")
     if not rows or not rows[0]["as_of"]:
         return None
-    from datetime import datetime
-
-    as_of = datetime.fromisoformat(rows[0]["as_of"].replace("Z", "+00:00"))
-    return (store.clock.now() - as_of).total_seconds()
+    return seconds_since(rows[0]["as_of"], store.clock.now())
 
 
 def search_patients(store: Store, text: str = "", limit: int = 50) -> list[dict]:

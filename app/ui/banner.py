@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from sync.clock import local_text, seconds_since, utc_now
 
 from .theme import age_text, named
 
@@ -31,8 +33,7 @@ def central_text(status: dict, now: datetime | None = None) -> str:
     last = status.get("last_sync")
     if not last:
         return "Central: NOT reachable (never synced)"
-    now = now or datetime.now(UTC)
-    age = (now - datetime.fromisoformat(last.replace("Z", "+00:00"))).total_seconds()
+    age = seconds_since(last, now or utc_now())
     return "Central: reachable" if age <= REACHABLE_WITHIN_S else "Central: NOT reachable"
 
 
@@ -40,8 +41,7 @@ def last_sync_text(status: dict, now: datetime | None = None) -> str:
     last = status.get("last_sync")
     if not last:
         return "Last sync: never"
-    now = now or datetime.now(UTC)
-    age = (now - datetime.fromisoformat(last.replace("Z", "+00:00"))).total_seconds()
+    age = seconds_since(last, now or utc_now())
     return f"Last sync: {age_text(age)} ago"
 
 
@@ -62,7 +62,7 @@ def link_view(link, now: datetime | None = None) -> tuple[str | None, str, str] 
     queue here); before the first try of the session the mode is left as it is."""
     if link is None or not link.enrolled:
         return None
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     if link.reachable and getattr(link, "fork", None):
         return "live", "Central: restored copy, ask IT to recover the chain", link.problem
     if link.reachable:
@@ -72,7 +72,7 @@ def link_view(link, now: datetime | None = None) -> tuple[str | None, str, str] 
         return "live", text, "Every capture is sent to the central at once."
     if link.reachable is None:
         return None, "Central: connecting…", ""
-    since = link.unreachable_since.astimezone().strftime("%H:%M")
+    since = local_text(link.unreachable_since, "time")
     if getattr(link, "refused", False):  # it answers, but will not take this workstation's sync
         return "downtime", "Central: refused this workstation (ask IT)", (
             f"{link.problem}\nSince {since}. Captures are kept on this workstation.")

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from forms.vocabulary import PRIORITIES, PRIORITY_LABELS, STATUSES, WORKFLOW_TITLES, WORKFLOWS
+from sync.clock import Clock
 
 from .board_model import COLUMNS, TASK_ID_ROLE, BoardFilter, BoardModel, BoardProxy
 from .theme import named, no_copy, set_role
@@ -40,7 +41,7 @@ class BoardScreen(QWidget):
     new_task = Signal()
     print_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, clock: Clock | None = None):
         super().__init__(parent)
         self.setObjectName("boardScreen")
         box = QVBoxLayout(self)
@@ -76,7 +77,7 @@ class BoardScreen(QWidget):
         self.legend = set_role(QLabel("‼ STAT rows are red · ⚠ OVERDUE rows are amber · closed tasks are grey"),
                                "hint")
         box.addWidget(self.legend)
-        self.model = BoardModel(self)
+        self.model = BoardModel(self, clock)
         self.proxy = BoardProxy(self)
         self.proxy.setDynamicSortFilter(False)
         self.proxy.setSourceModel(self.model)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from app.services.board import is_overdue, patient_name, priority_rank, priority_text
 from forms.vocabulary import PRIORITIES, WORKFLOW_TITLES, is_finished
+from sync.clock import Clock
 from sync.clock import parse_time as parse_event_time
 
 from .theme import age_text
@@ -47,7 +47,7 @@ class BoardFilter:
 class BoardModel(QAbstractTableModel):
     """Rows of ``list_tasks`` with the board's keys computed once; ``visible`` maps rows to tasks."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, clock: Clock | None = None):
         super().__init__(parent)
         self._rows: list[dict] = []
         self._search: list[str] = []
@@ -60,6 +60,7 @@ class BoardModel(QAbstractTableModel):
         self._filter = BoardFilter()
         self._sort = (-1, Qt.SortOrder.AscendingOrder)
         self._now = 0.0
+        self.clock = clock or Clock()  # the app's one clock (the session's)
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, rows: list[dict], now: float | None = None) -> None:
@@ -73,7 +74,7 @@ class BoardModel(QAbstractTableModel):
                         f"{r.get('family') or ''} {r['patient_id']}".lower() for r in rows]
         self._at = [parse_time(r.get("occurred_at") or r.get("created_at")) for r in rows]
         self._order = list(range(len(rows)))
-        self._now = now if now is not None else datetime.now(UTC).timestamp()
+        self._now = now if now is not None else self.clock.now().timestamp()
         self._mark_overdue()
         if self._sort[0] >= 0:
             self._order.sort(key=self._sort_key(self._sort[0]),
@@ -87,7 +88,7 @@ class BoardModel(QAbstractTableModel):
 
     def tick(self, now: float | None = None) -> None:
         """Re-evaluate waiting times and overdue marks against ``now``."""
-        self._now = now if now is not None else datetime.now(UTC).timestamp()
+        self._now = now if now is not None else self.clock.now().timestamp()
         self._mark_overdue()
         if self._visible:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._visible) - 1, len(COLUMNS) - 1))

@@ -163,7 +163,7 @@ class CaptureScreen(QWidget):
             self.form.setParent(None)
             self.form.deleteLater()
         workflow = self.current_workflow
-        self.form = FormView(forms.load_questionnaire(workflow))
+        self.form = FormView(forms.load_questionnaire(workflow), clock=self.session.clock)
         self.form.setObjectName(f"form:{workflow}")
         self.form_title.setText(f"{forms.WORKFLOW_TITLES[workflow]} form")
         self.form_layout.addWidget(self.form, 1)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QPushButton, QScrollArea, QVBox
 from forms.answers import condition_holds
 from forms.compiled import expected_answer
 from forms.values import is_blank
+from sync.clock import Clock
 
 from .form_fields import Field, make_field
 from .theme import named, set_role
@@ -24,8 +25,9 @@ from .theme import named, set_role
 class Container:
     """The items of the form, a group, or one instance of a repeating group."""
 
-    def __init__(self, items: list[dict], path: str, parent: Container | None, on_change):
+    def __init__(self, items: list[dict], path: str, parent: Container | None, on_change, clock: Clock | None = None):
         self.parent, self.path, self.on_change = parent, path, on_change
+        self.clock = parent.clock if parent is not None else clock or Clock()
         self.widget = QWidget()
         self.layout = QVBoxLayout(self.widget)
         self.layout.setContentsMargins(0, 0, 0, 0)
@@ -42,7 +44,7 @@ class Container:
                 self.layout.addWidget(label)
                 continue
             else:
-                node = make_field(item, here)
+                node = make_field(item, here, self.clock)
                 node.changed.connect(on_change)
             self.nodes.append(node)
             self.layout.addWidget(node.row)
@@ -218,7 +220,7 @@ class FormView(QScrollArea):
 
     changed = Signal()
 
-    def __init__(self, questionnaire: dict, parent: QWidget | None = None):
+    def __init__(self, questionnaire: dict, parent: QWidget | None = None, clock: Clock | None = None):
         super().__init__(parent)
         self.questionnaire = questionnaire
         self.setWidgetResizable(True)
@@ -228,7 +230,7 @@ class FormView(QScrollArea):
         legend = set_role(QLabel("Fields marked * are required."), "hint")
         lay.addWidget(legend)
         self._refreshing = False
-        self.root = Container(questionnaire.get("item", []), "", None, self._changed)
+        self.root = Container(questionnaire.get("item", []), "", None, self._changed, clock)
         lay.addWidget(self.root.widget)
         lay.addStretch(1)
         self.setWidget(inner)

@@ -6,7 +6,6 @@ as the number / ISO time it clearly means), so the form's own rules produce ever
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from forms.questionnaire import UNIT_OPTION_URL, option_code, option_display
+from sync.clock import Clock, local_text, parse_local
 
 from .theme import named, set_flag, set_role
 
@@ -43,20 +43,8 @@ def initial_value(item: dict) -> Any:
 
 def local_datetime_to_iso(text: str) -> str:
     """'2026-11-25 03:40' (local time) -> '2026-11-25T03:40:00+00:00'; other text comes back as typed."""
-    text = text.strip()
-    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"):
-        try:
-            return datetime.strptime(text, fmt).astimezone().isoformat(timespec="seconds")
-        except ValueError:
-            continue
-    return text
-
-
-def iso_to_local_text(value: str) -> str:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return value
+    when = parse_local(text)
+    return when.isoformat(timespec="seconds") if when else text.strip()
 
 
 def _number(text: str, kind: type) -> Any:
@@ -206,11 +194,14 @@ class NumberField(Field):
 class TimeField(Field):
     """date, dateTime and time, typed as text in local time, with a 'Now'/'Today' button."""
 
-    FORMATS = {"date": ("YYYY-MM-DD", "%Y-%m-%d", "Today"), "dateTime": ("YYYY-MM-DD HH:MM", "%Y-%m-%d %H:%M", "Now"),
-               "time": ("HH:MM", "%H:%M", "Now")}
+    FORMATS = {"date": ("YYYY-MM-DD", "Today"), "dateTime": ("YYYY-MM-DD HH:MM", "Now"), "time": ("HH:MM", "Now")}
+
+    def __init__(self, item: dict, path: str, clock: Clock):
+        self.clock = clock  # the app's one clock: "Now" is the session's now
+        super().__init__(item, path)
 
     def build(self) -> QWidget:
-        placeholder, self.fmt, now_label = self.FORMATS[self.item["type"]]
+        placeholder, now_label = self.FORMATS[self.item["type"]]
         box = QWidget()
         lay = QHBoxLayout(box)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -219,7 +210,7 @@ class TimeField(Field):
         self.edit.setMaximumWidth(260)
         self.edit.textChanged.connect(self.changed)
         self.now_button = named(QPushButton(now_label), f"{now_label} for {self.item.get('text')}")
-        self.now_button.clicked.connect(lambda: self.edit.setText(datetime.now().strftime(self.fmt)))
+        self.now_button.clicked.connect(lambda: self.edit.setText(local_text(self.clock.now(), self.item["type"])))
         lay.addWidget(self.edit)
         lay.addWidget(self.now_button)
         lay.addStretch(1)
@@ -241,7 +232,7 @@ class TimeField(Field):
     def set_value(self, value: Any) -> None:
         text = str(value or "")
         if self.item["type"] == "dateTime" and text:
-            text = iso_to_local_text(text)
+            text = local_text(text)
         self.edit.setText(text)
 
 
@@ -342,7 +333,7 @@ class BooleanField(Field):
             self.no.setChecked(True)
 
 
-def make_field(item: dict, path: str) -> Field:
+def make_field(item: dict, path: str, clock: Clock) -> Field:
     t = item["type"]
     if item.get("answerOption") or t in ("choice", "open-choice"):
         return ChoiceField(item, path)
@@ -351,5 +342,5 @@ def make_field(item: dict, path: str) -> Field:
     if t in ("integer", "decimal", "quantity"):
         return NumberField(item, path)
     if t in ("date", "dateTime", "time"):
-        return TimeField(item, path)
+        return TimeField(item, path, clock)
     return TextField(item, path)

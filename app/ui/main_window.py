@@ -56,7 +56,7 @@ class MainWindow(QMainWindow):
         box.addWidget(body, 1)
         self.setCentralWidget(central)
         self.unlock = UnlockScreen()
-        self.board = BoardScreen()
+        self.board = BoardScreen(clock=self.session.clock)
         self.capture = CaptureScreen(self.session)
         self.detail = TaskDetailScreen(self.session)
         for screen in (self.unlock, self.board, self.capture, self.detail):
@@ -231,7 +231,8 @@ class MainWindow(QMainWindow):
     def repaint_banner(self) -> None:
         """Paint the banner from the store's last status and the background sync's state (no store call)."""
         if self._status is not None and self.session.is_unlocked:
-            self.banner.show_status(dict(self.session.identity), self._status, link=self.syncer.state)
+            self.banner.show_status(dict(self.session.identity), self._status, now=self.session.clock.now(),
+                                    link=self.syncer.state)
 
     def show_held_back(self) -> None:
         """The super-user's list of events the central would not take (others see the tooltip)."""

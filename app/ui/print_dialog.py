@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 import forms
+from sync.clock import local_text
 
 from .theme import named, set_role
 
@@ -34,7 +35,7 @@ class PrintDialog(QDialog):
     chosen = Signal(str, str, str)
 
     def __init__(self, *, board_count: int, task_label: str | None, workflow: str | None, pdf_folder: Path,
-                 parent: QWidget | None = None):
+                 now: datetime, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Print")
         self.setAccessibleName("Print")
@@ -76,7 +77,7 @@ class PrintDialog(QDialog):
         self.to_printer.setChecked(True)
         pdf_row = QHBoxLayout()
         self.pdf_path = named(QLineEdit(), "PDF file name")
-        stamp = datetime.now().strftime("%Y%m%d-%H%M")
+        stamp = local_text(now, "stamp")
         self.pdf_path.setText(str(pdf_folder / f"tideover-{stamp}.pdf"))
         self.browse = named(QPushButton("Choose file…"), "Choose the PDF file")
         pdf_row.addWidget(self.to_pdf)

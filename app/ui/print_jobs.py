@@ -32,13 +32,13 @@ class PrintJobs:
         folder = print_folder(self.session.data_dir, self.session.identity.get("user_id", "unknown"))
         self.dialog = PrintDialog(board_count=self.board.model.rowCount(), task_label=label,
                                   workflow=task["workflow"] if task else None, pdf_folder=folder,
-                                  parent=self.window)
+                                  now=self.session.clock.now(), parent=self.window)
         self.dialog.chosen.connect(self.print)
         self.dialog.open()
         return self.dialog
 
     def _context(self) -> dict:
-        return dict(self.session.identity)
+        return {**self.session.identity, "printed_at": self.session.clock.now()}
 
     def print(self, what: str, workflow: str, pdf_path: str) -> None:
         context = self._context()

@@ -7,7 +7,6 @@ printer), with a footer on every page and, in training, the TRAINING watermark o
 from __future__ import annotations
 
 import html
-from datetime import datetime
 
 from PySide6.QtCore import QMarginsF, QRectF, QSizeF
 from PySide6.QtGui import QFont, QPageLayout, QPageSize, QPainter, QTextDocument
@@ -15,6 +14,7 @@ from PySide6.QtPrintSupport import QPrinter
 
 import forms
 from app.services.printing import private_pdf
+from sync.clock import local_text
 
 from .board_model import COLUMNS
 from .task_detail import TIMELINE_COLUMNS, local_time, timeline_cells
@@ -33,7 +33,7 @@ def _e(text) -> str:
 
 
 def _head(title: str, context: dict) -> str:
-    when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+    when = local_text(context["printed_at"])
     mode = context.get("mode", "").upper()
     return (f"<html><head>{_STYLE}</head><body><h1>{_e(title)}</h1>"
             f"<p>{_e(mode)} · site {_e(context.get('site_id'))} · unit {_e(context.get('unit_id'))} · "

@@ -35,7 +35,7 @@ class Session(QObject):
                  parent: QObject | None = None):
         super().__init__(parent)
         self.data_dir = Path(data_dir)
-        self.clock = clock  # the store's clock (None: this machine's); a test passes a skewed one
+        self.clock = clock or Clock()  # the app's one clock, shared with the store; a test passes a skewed one
         self.training = training
         self.worker = StoreWorker(self)
         self.store: Store | None = None

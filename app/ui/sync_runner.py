@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -122,7 +122,7 @@ class SyncRunner(QObject):
     def _synced(self, generation: int, summary: dict) -> None:
         if generation != self._generation:
             return
-        self.state.reachable, self.state.last_ok = True, datetime.now(UTC)
+        self.state.reachable, self.state.last_ok = True, self.session.clock.now()
         self.state.unreachable_since, self.state.failures, self.state.refused = None, 0, False
         self.state.problem = "" if summary.get("refused") is None else \
             f"The central refused part of this workstation's chain: {summary['refused'].get('detail')}"
@@ -147,7 +147,7 @@ class SyncRunner(QObject):
             self.state = LinkState(problem=str(err))
             self.changed.emit()
             return
-        now = datetime.now(UTC)
+        now = self.session.clock.now()
         self.state.reachable = False
         self.state.unreachable_since = self.state.unreachable_since or now
         self.state.failures += 1

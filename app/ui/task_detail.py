@@ -26,7 +26,7 @@ from app.services import tasks as ts
 from app.services.board import patient_name, priority_text
 from app.services.printing import response_lines
 from forms.vocabulary import STATUS_ACTIONS, is_finished, needs_reason
-from sync.clock import parse_time
+from sync.clock import local_text, parse_time
 from sync.taskstate import allowed_next
 
 from .theme import named, no_copy, set_role
@@ -40,7 +40,7 @@ EVENT_TEXT = {"task.created": "captured", "task.transitioned": "status changed",
 def local_time(text: str | None) -> str:
     if not text:
         return ""
-    return parse_time(text).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return local_text(parse_time(text), "seconds")
 
 
 def timeline_cells(entry: dict) -> list[str]:

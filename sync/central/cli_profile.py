@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sync.bundle import write_atomic
+from sync.clock import utc_now
 from sync.keyfiles import key_id, load_private_key, load_public_key, new_key_pair
 from sync.profile import ProfileRefused, example_profile, placeholders, read_signed_profile, sign_profile
 
@@ -107,7 +107,7 @@ def cmd_verify(args) -> int:
         data = args.file.read_bytes()
     except OSError as err:
         raise ProfileRefused(f"Cannot read {args.file}: {err.strerror or err}.") from None
-    profile = read_signed_profile(data, load_public_key(args.public_key), datetime.now(UTC))
+    profile = read_signed_profile(data, load_public_key(args.public_key), utc_now())
     print(f"Good: site {profile.site_id}, unit {profile.unit_id}, serial {profile.serial}, central "
           f"{profile.central.url}, expires {profile.expires_at.isoformat()}.")
     return 0
