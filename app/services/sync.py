@@ -30,6 +30,7 @@ import httpx
 import orjson
 
 from app.services import disk
+from app.services.backoff import backoff_ceiling
 from app.store import outbox, setaside
 from app.store.errors import DiskFull
 from app.store.store import Store
@@ -148,8 +149,8 @@ class Retry:
     rng: random.Random = field(default_factory=random.Random)
 
     def delay(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-        return self.rng.uniform(0, min(self.cap, self.base * 2 ** attempt))
+        """Full jitter: uniform in [0, the backoff ceiling of ``attempt``] (``backoff.backoff_ceiling``)."""
+        return self.rng.uniform(0, backoff_ceiling(attempt, self.base, self.cap))
 
 
 def http_client(link: Link, transport: httpx.BaseTransport | None = None) -> httpx.Client:

@@ -17,67 +17,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sync.clock import local_text, seconds_since, utc_now
+from app.services.central_link import central_view, last_sync_text
+from app.services.wording import age_text
+from forms.vocabulary import TRAINING_MODE
+from sync.clock import utc_now
 
-from .theme import age_text, named
+from .theme import named
 
-# The central counts as reachable when the last sync is this recent (the sync engine syncs often).
-REACHABLE_WITHIN_S = 180
 CENSUS_STALE_S = 4 * 3600  # an older census gets a warning sign: new admissions may be missing
-
-
-def central_text(status: dict, now: datetime | None = None) -> str:
-    """'Central: not enrolled', 'Central: reachable', or 'Central: NOT reachable' from store meta."""
-    if not status.get("central_url"):
-        return "Central: not enrolled"
-    last = status.get("last_sync")
-    if not last:
-        return "Central: NOT reachable (never synced)"
-    age = seconds_since(last, now or utc_now())
-    return "Central: reachable" if age <= REACHABLE_WITHIN_S else "Central: NOT reachable"
-
-
-def last_sync_text(status: dict, now: datetime | None = None) -> str:
-    last = status.get("last_sync")
-    if not last:
-        return "Last sync: never"
-    age = seconds_since(last, now or utc_now())
-    return f"Last sync: {age_text(age)} ago"
-
-
-def ago_text(seconds: float) -> str:
-    """'just now', '40 s ago', '3 min ago': how long since the last sync, for the banner."""
-    seconds = max(0, int(seconds))
-    if seconds < 5:
-        return "just now"
-    if seconds < 60:
-        return f"{seconds} s ago"
-    return f"{age_text(seconds)} ago"
-
-
-def link_view(link, now: datetime | None = None) -> tuple[str | None, str, str] | None:
-    """(mode, central text, tooltip) from the background sync's state; None when not enrolled.
-
-    Reachable is LIVE (each capture goes to the central at once); unreachable is DOWNTIME (captures
-    queue here); before the first try of the session the mode is left as it is."""
-    if link is None or not link.enrolled:
-        return None
-    now = now or utc_now()
-    if link.reachable and getattr(link, "fork", None):
-        return "live", "Central: restored copy, ask IT to recover the chain", link.problem
-    if link.reachable:
-        text = f"Central: reachable · last sync {ago_text((now - link.last_ok).total_seconds())}"
-        if getattr(link, "pull_stopped", False):  # the disk is low: the push went through, the pull waits
-            return "live", f"{text} · ⚠ disk low, pull waiting", link.problem
-        return "live", text, "Every capture is sent to the central at once."
-    if link.reachable is None:
-        return None, "Central: connecting…", ""
-    since = local_text(link.unreachable_since, "time")
-    if getattr(link, "refused", False):  # it answers, but will not take this workstation's sync
-        return "downtime", "Central: refused this workstation (ask IT)", (
-            f"{link.problem}\nSince {since}. Captures are kept on this workstation.")
-    return "downtime", f"Central: unreachable since {since}", (
-        f"{link.problem}\nCaptures are kept on this workstation and sent when the central answers again.")
 
 
 def clock_warning(status: dict) -> tuple[str, str] | None:
@@ -164,13 +111,15 @@ class Banner(QFrame):
 
     def show_status(self, identity: dict, status: dict, now: datetime | None = None, link=None) -> None:
         """Paint the signed-in banner from the store's ``status`` and the background sync's ``link`` state."""
-        view = None if identity.get("mode") == "training" else link_view(link, now)
-        self._set_mode((view and view[0]) or identity.get("mode") or status.get("mode") or "downtime")
+        now = now or utc_now()
+        view = central_view(identity, status, link, now)
+        self._set_mode(view.mode)
         role = (identity.get("role") or "").replace("_", " ")
         self.who.setText(f"{identity.get('name', '')} · {status.get('unit_id', '')}")
         self.who.setAccessibleDescription(f"signed in as {role}")
-        self.central.setText(central_text(status, now) if view is None else view[1])
-        self.central.setToolTip("" if view is None else "\n".join(filter(None, (view[2], last_sync_text(status, now)))))
+        self.central.setText(view.text)
+        self.central.setToolTip("\n".join(filter(None, (view.tooltip, last_sync_text(status, now)))) if view.from_link
+                                else "")
         pending = int(status.get("pending_sync") or 0)
         self.pending.setText(f"Waiting to sync: {pending}")
         self.last_sync.setText(last_sync_text(status, now))
@@ -179,7 +128,7 @@ class Banner(QFrame):
         self.census.setText(f"{'⚠ ' if stale else ''}Census: {age_text(census_age)} old")
         for w in self._status_widgets:
             w.show()
-        if view is not None:  # the central text says it (the tooltip too): room for the rest at 1366 px
+        if view.from_link:  # the central text says it (the tooltip too): room for the rest at 1366 px
             self.last_sync.hide()
         held = list(getattr(link, "held_back", None) or [])
         self.held_back.setText(f"⚠ {len(held)} held back")
@@ -192,8 +141,7 @@ class Banner(QFrame):
         self.clock.setText(warning[0] if warning else "")
         self.clock.setToolTip(warning[1] if warning else "")
         self.clock.setVisible(warning is not None)
-        if identity.get("mode") == "training":  # practice never syncs: counts would only confuse
-            self.central.setText("Practice only: nothing leaves this store")
+        if view.mode == TRAINING_MODE:  # practice never syncs: counts would only confuse
             self.pending.hide()
             self.last_sync.hide()
             self.held_back.hide()

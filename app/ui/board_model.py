@@ -14,11 +14,10 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from app.services.board import is_overdue, patient_name, priority_rank, priority_text
+from app.services.wording import age_text
 from forms.vocabulary import PRIORITIES, WORKFLOW_TITLES, is_finished
 from sync.clock import Clock
 from sync.clock import parse_time as parse_event_time
-
-from .theme import age_text
 
 COLUMNS = ("Priority", "Patient", "Workflow", "Status", "Destination", "Summary", "Waiting")
 TASK_ID_ROLE = Qt.ItemDataRole.UserRole + 1

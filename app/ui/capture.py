@@ -17,13 +17,13 @@ from PySide6.QtWidgets import (
 
 import forms
 from app.services import tasks as ts
+from app.services.wording import error_text
 from forms.vocabulary import PRIORITIES, PRIORITY_LABELS
 
 from .form_engine import FormView
 from .form_fields import local_datetime_to_iso
 from .patient_picker import PatientPicker
 from .theme import named, set_role
-from .unlock import error_text
 
 PAPER_REASON = "entered from a paper downtime form"
 

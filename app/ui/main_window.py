@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QProgressBar, QStack
 from app.services import access
 from app.services import tasks as ts
 from app.services import training as tr
+from app.services.wording import age_text, error_text
 from app.services.workstation import status
 from sync.clock import Clock
 
@@ -21,8 +22,8 @@ from .print_jobs import PrintJobs
 from .session import Session
 from .sync_runner import SYNC_EVERY_MS, SyncRunner
 from .task_detail import TaskDetailScreen
-from .theme import age_text, named, set_role
-from .unlock import UnlockScreen, error_text
+from .theme import named, set_role
+from .unlock import UnlockScreen
 from .watermark import Watermark
 
 BANNER_REFRESH_MS = 30_000

@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.services import patients as pt
+from app.services.wording import age_text, error_text
 
-from .theme import age_text, named, no_copy, set_role
-from .unlock import error_text
+from .theme import named, no_copy, set_role
 
 PATIENT_ROLE = Qt.ItemDataRole.UserRole + 1
 

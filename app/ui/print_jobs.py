@@ -7,10 +7,10 @@ from PySide6.QtWidgets import QDialog, QWidget
 
 import forms
 from app.services.printing import print_folder, record_print, task_printout
+from app.services.wording import error_text
 
 from . import printing
 from .print_dialog import MAX_BOARD_ROWS, PrintDialog
-from .unlock import error_text
 from .worker import StoreWorker
 
 

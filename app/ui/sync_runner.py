@@ -11,41 +11,16 @@ never waits behind it. Failures become banner state, never popups.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.services import central_link
 from app.services import sync as sync_service
+from app.services.central_link import SYNC_EVERY_MS, LinkState
 from app.services.sync_link import probe, read_link, sync_once
 
 from .session import Session
 from .worker import StoreWorker
-
-SYNC_EVERY_MS = 30_000
-BACKOFF_FACTOR_MAX = 4  # unreachable: 30 s, 60 s, 2 min, 2 min, ...
-
-
-@dataclass
-class LinkState:
-    """What the banner shows about the central: enrolled, reachable, since when, what is held back."""
-
-    enrolled: bool = False
-    reachable: bool | None = None  # None: not tried yet this session
-    last_ok: datetime | None = None
-    unreachable_since: datetime | None = None
-    failures: int = 0
-    problem: str = ""  # the last error, worded for IT (tooltip)
-    refused: bool = False  # the central answered but refused this workstation (e.g. its credential)
-    pull_stopped: bool = False  # the last pull stopped for disk space (``problem`` says what was saved)
-    held_back: list[dict] = field(default_factory=list)
-    fork: dict | None = None  # restored from an older copy: the sync waits for `tideover recover-chain`
-
-
-def next_delay_ms(failures: int, every_ms: int, factor_max: int = BACKOFF_FACTOR_MAX) -> int:
-    """The wait before the next timed sync: ``every_ms`` while syncing works, doubling per failure up to
-    ``factor_max`` times it while the central is unreachable."""
-    return every_ms * min(factor_max, 2 ** max(0, failures))
 
 
 # -- on the GUI thread ------------------------------------------------------------------------------
@@ -62,6 +37,7 @@ class SyncRunner(QObject):
         super().__init__(parent)
         self.session, self.every_ms = session, every_ms
         self.state = LinkState()
+        self._rng = random.Random()  # jitter: the workstations of a ward drift apart
         self._link: sync_service.Link | None = None
         self._generation = 0  # bumped on stop: answers of an earlier session are dropped
         self._in_flight = self._again = False
@@ -122,19 +98,7 @@ class SyncRunner(QObject):
     def _synced(self, generation: int, summary: dict) -> None:
         if generation != self._generation:
             return
-        self.state.reachable, self.state.last_ok = True, self.session.clock.now()
-        self.state.unreachable_since, self.state.failures, self.state.refused = None, 0, False
-        self.state.problem = "" if summary.get("refused") is None else \
-            f"The central refused part of this workstation's chain: {summary['refused'].get('detail')}"
-        self.state.pull_stopped = bool(summary.get("pull_stopped"))
-        if self.state.pull_stopped:  # a full disk or its reserve: the message says what was saved
-            self.state.problem = summary["message"]
-        self.state.held_back = summary.get("held_back", [])
-        self.state.fork = summary.get("fork")
-        if self.state.fork:
-            self.state.problem = (f"This workstation was restored from an older copy: the central holds "
-                                  f"{self.state.fork['to_take_back']} of its events that it lacks. New captures "
-                                  f"are kept here; {self.state.fork['action']}.")
+        central_link.synced(self.state, summary, self.session.clock.now())
         self._finish()
         if summary.get("pulled"):
             self.pulled.emit(summary["pulled"])
@@ -142,17 +106,11 @@ class SyncRunner(QObject):
     def _failed(self, generation: int, err: Exception) -> None:
         if generation != self._generation:
             return
-        if self._link is None or isinstance(err, sync_service.NotEnrolled):  # no sync to run: say why
+        self.state = central_link.failed(self.state, err, self.session.clock.now(), can_sync=self._link is not None)
+        if not self.state.enrolled:  # no sync to run: the state says why
             self._link, self._in_flight = None, False
-            self.state = LinkState(problem=str(err))
             self.changed.emit()
             return
-        now = self.session.clock.now()
-        self.state.reachable = False
-        self.state.unreachable_since = self.state.unreachable_since or now
-        self.state.failures += 1
-        self.state.problem = str(err) or type(err).__name__
-        self.state.refused = isinstance(err, sync_service.SyncRefused)
         self._finish()
 
     def _finish(self) -> None:
@@ -163,5 +121,4 @@ class SyncRunner(QObject):
         if self._again:
             self.sync_now()
             return
-        delay = next_delay_ms(self.state.failures, self.every_ms)
-        self._timer.start(int(delay * random.uniform(0.85, 1.0)))  # workstations of a ward drift apart
+        self._timer.start(central_link.next_delay_ms(self.state.failures, self.every_ms, rng=self._rng))

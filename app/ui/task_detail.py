@@ -25,12 +25,12 @@ import forms
 from app.services import tasks as ts
 from app.services.board import patient_name, priority_text
 from app.services.printing import response_lines
+from app.services.wording import error_text
 from forms.vocabulary import STATUS_ACTIONS, is_finished, needs_reason
 from sync.clock import local_text, parse_time
 from sync.taskstate import allowed_next
 
 from .theme import named, no_copy, set_role
-from .unlock import error_text
 
 TIMELINE_COLUMNS = ("Time", "Event", "Status", "Actor", "Source", "Destination", "Correlation id", "Detail")
 EVENT_TEXT = {"task.created": "captured", "task.transitioned": "status changed", "task.note_added": "note",

@@ -64,22 +64,6 @@ def set_flag(widget: QWidget, name: str, value: bool) -> None:
     widget.style().polish(widget)
 
 
-def age_text(seconds: float | None) -> str:
-    """'4 min', '3 h 10 min', '2 days' for an age in seconds; 'unknown' for None."""
-    if seconds is None:
-        return "unknown"
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return "under 1 min"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours = minutes // 60
-    if hours < 48:
-        rest = minutes % 60
-        return f"{hours} h {rest} min" if rest else f"{hours} h"
-    return f"{hours // 24} days"
-
 
 class _NoCopy(QObject):
     """Swallows the copy key on a view showing patient data (nothing reaches the clipboard by default)."""

@@ -16,15 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services.wording import error_text
+
 from .theme import named, set_role
-
-
-def error_text(err: Exception) -> str:
-    """What to show for an error from a store or service call: its own words, written for people."""
-    text = str(err).strip()
-    if getattr(err, "kind", None) is None and not isinstance(err, ValueError):
-        return f"Something went wrong ({type(err).__name__}); nothing was changed. Try again or call IT."
-    return text or "That did not work; nothing was changed."
 
 
 class UnlockScreen(QWidget):
