@@ -15,8 +15,8 @@ from app.services import enrollment
 from app.services import patients as pt
 from app.services import tasks as ts
 from app.services.demo import example_answers, synthetic_census
-from sync.canonical import GENESIS_HASH, event_hash
-from sync.central.db import CentralDB, events, quarantine
+from sync.canonical import GENESIS_HASH, canonical_json, event_hash
+from sync.central.db import CentralDB, devices, events, quarantine
 from sync.central.enroll import create_token
 from sync.checkpoint import new_signing_key, public_key_text, sign_checkpoint, sign_enrollment
 from sync.events import new_id, seal
@@ -247,3 +247,52 @@ class Redirect(httpx.HTTPTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.url = request.url.copy_with(host="127.0.0.1", port=self.port)
         return super().handle_request(request)
+
+
+# -- an event an older central took that workstations cannot take ---------------------------------
+MARKER = "Zztest-Setaside-Marker"
+
+
+def store_at_central(db, dev: FakeDevice, body: dict) -> None:
+    """Write ``body`` as the device's next held event straight into the central's database, as an
+    older central that took it would have (the chain goes on from it)."""
+    text = canonical_json({k: v for k, v in body.items() if k != "hash"})[:-1] + f',"hash":"{body["hash"]}"}}'
+    with db.write() as conn:
+        conn.execute(sa.insert(events).values(
+            event_id=body["event_id"], device_id=dev.device_id, device_seq=body["device_seq"], site_id=dev.site,
+            unit_id=dev.unit, type=body["type"], workflow=body.get("workflow"), task_id=body.get("task_id"),
+            base_version=body.get("base_version"), hash=body["hash"], result="accepted", received_at=NOW, body=text))
+        conn.execute(sa.update(devices).where(devices.c.device_id == dev.device_id).values(
+            head_seq=body["device_seq"], head_hash=body["hash"]))
+
+
+def untakeable(dev: FakeDevice) -> dict:
+    """A task note chained and hashed correctly but without ``causation_id`` (not in canonical form)."""
+    body = dev.event("task.note_added", {"text": f"{MARKER} called the lab"}, workflow="ed_triage",
+                     task_id="t-lost", base_version=1)
+    body = {k: v for k, v in body.items() if k not in ("causation_id", "hash")}
+    body["hash"] = event_hash(body)
+    dev.head = body["hash"]
+    dev.made[-1] = body
+    return body
+
+
+def held_at_central_untakeable(url: str, db: CentralDB) -> tuple[FakeDevice, dict, dict, dict]:
+    """A device whose chain at the central holds an untakeable event between two good ones, as an
+    older central left it: (device, before, bad, after)."""
+    dev = FakeDevice()
+    with httpx.Client(base_url=url) as client:
+        dev.enroll(client, db)
+        before = dev.task()
+        assert dev.push(client, [before]).status_code == 200
+        bad = untakeable(dev)
+        store_at_central(db, dev, bad)
+        after = dev.task()
+        assert dev.push(client, [after]).status_code == 200
+    return dev, before, bad, after
+
+
+def push_answers(resp: httpx.Response) -> list[tuple[int, str, str | None]]:
+    """(device_seq, result, reason) of each event in a push's answer."""
+    assert "results" in resp.json(), resp.text
+    return [(r["device_seq"], r["result"], r["reason"]) for r in resp.json()["results"]]

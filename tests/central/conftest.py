@@ -121,6 +121,34 @@ def central(central_db):
 
 
 @pytest.fixture
+def central_app_options() -> dict:
+    """Options for ``create_app`` of the in-process ``api`` (a test module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def api(central_db, central_app_options):
+    """(client, db): the central app in process (FastAPI's TestClient), on the test's database."""
+    from fastapi.testclient import TestClient
+
+    from sync.central.app import create_app
+
+    with TestClient(create_app(central_db, **central_app_options)) as client:
+        yield client, central_db
+
+
+@pytest.fixture
+def device(api):
+    """A synthetic device enrolled with the ``api`` central (its chain made by hand: FakeDevice)."""
+    from central_helpers import FakeDevice
+
+    client, db = api
+    dev = FakeDevice()
+    dev.enroll(client, db)
+    return dev
+
+
+@pytest.fixture
 def make_store(tmp_path):
     """Make a workstation store: make_store(name, site=..., unit=...)."""
     from app.store.store import Store

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from central_helpers import (
-    FakeDevice,
     capture,
     enroll_store,
     held_event_ids,
+    push_answers,
     quarantined,
     record_past_the_store,
 )
@@ -21,23 +20,9 @@ from sync.central.queries import list_quarantine
 from sync.checkpoint import new_signing_key
 
 
-@pytest.fixture
-def api(central_db):
-    with TestClient(create_app(central_db)) as client:
-        yield client, central_db
-
-
-@pytest.fixture
-def device(api):
-    client, db = api
-    dev = FakeDevice()
-    dev.enroll(client, db)
-    return dev
-
-
 def answers(resp) -> list[tuple[int, str, str | None]]:
     assert resp.status_code == 200, resp.text
-    return [(r["device_seq"], r["result"], r["reason"]) for r in resp.json()["results"]]
+    return push_answers(resp)
 
 
 def test_an_actor_unknown_to_the_device_claiming_admin_is_quarantined(api, device):

@@ -18,18 +18,10 @@ from sync.checkpoint import new_signing_key
 
 
 @pytest.fixture
-def api(central_db):
-    with TestClient(create_app(central_db)) as client:
-        yield client, central_db
-
-
-@pytest.fixture
-def victim(api):
-    client, db = api
-    dev = FakeDevice()
-    dev.enroll(client, db)
-    assert dev.push(client, [dev.init_event(), dev.task()]).status_code == 200
-    return dev
+def victim(api, device):
+    client, _db = api
+    assert device.push(client, [device.init_event(), device.task()]).status_code == 200
+    return device
 
 
 def test_a_new_token_and_the_victims_public_key_do_not_take_over_its_device_id(api, victim):

@@ -7,18 +7,15 @@ import json
 import pytest
 import sqlalchemy as sa
 from central_helpers import FakeDevice, counts
-from fastapi.testclient import TestClient
 
-from sync.central.app import create_app
 from sync.central.cli import main as central_cli
 
 METRICS_TOKEN = "scrape-me-0123456789"
 
 
 @pytest.fixture
-def api(central_db):
-    with TestClient(create_app(central_db, metrics_token=METRICS_TOKEN)) as client:
-        yield client, central_db
+def central_app_options() -> dict:
+    return {"metrics_token": METRICS_TOKEN}
 
 
 def test_health_and_readiness(api):

@@ -5,30 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from central_helpers import SYSTEM, FakeDevice, counts, held_event_ids, quarantined
-from fastapi.testclient import TestClient
+from central_helpers import SYSTEM, FakeDevice, counts, held_event_ids, push_answers, quarantined
 
-from sync.central.app import create_app
 from sync.central.enroll import create_token
 from sync.checkpoint import new_signing_key
 
 
 @pytest.fixture
-def api(central_db):
-    with TestClient(create_app(central_db, max_body=256 * 1024)) as client:
-        yield client, central_db
-
-
-@pytest.fixture
-def device(api):
-    client, db = api
-    dev = FakeDevice()
-    dev.enroll(client, db)
-    return dev
-
-
-def answers(resp) -> list[tuple[int, str, str | None]]:
-    return [(r["device_seq"], r["result"], r["reason"]) for r in resp.json()["results"]]
+def central_app_options() -> dict:
+    return {"max_body": 256 * 1024}  # a small body limit, to see a too-large push refused
 
 
 def test_accepted_then_duplicate_with_the_highest_gapless_seq(api, device):
@@ -37,8 +22,8 @@ def test_accepted_then_duplicate_with_the_highest_gapless_seq(api, device):
     first = device.push(client, evs)
     again = device.push(client, evs)
     assert first.status_code == 200 and again.status_code == 200
-    assert answers(first) == [(1, "accepted", None), (2, "accepted", None), (3, "accepted", None)]
-    assert answers(again) == [(1, "duplicate", None), (2, "duplicate", None), (3, "duplicate", None)]
+    assert push_answers(first) == [(1, "accepted", None), (2, "accepted", None), (3, "accepted", None)]
+    assert push_answers(again) == [(1, "duplicate", None), (2, "duplicate", None), (3, "duplicate", None)]
     assert first.json()["highest_gapless_seq"] == again.json()["highest_gapless_seq"] == 3
     assert sorted(held_event_ids(db)) == sorted(e["event_id"] for e in evs)
 
@@ -52,7 +37,7 @@ def test_meaningless_events_are_quarantined_and_do_not_block_the_rest(api, devic
            device.task()]
     resp = device.push(client, evs)
     assert resp.status_code == 200
-    assert answers(resp) == [(1, "accepted", None), (2, "quarantined", "unknown_type"),
+    assert push_answers(resp) == [(1, "accepted", None), (2, "quarantined", "unknown_type"),
                              (3, "quarantined", "invalid_payload"), (4, "rejected", "invalid_fields"),
                              (5, "accepted", None)]
     assert resp.json()["highest_gapless_seq"] == 5
@@ -61,7 +46,7 @@ def test_meaningless_events_are_quarantined_and_do_not_block_the_rest(api, devic
         2: "unknown_type", 3: "invalid_payload", 4: "invalid_fields"}
     # Sending them again gives the same answers and writes nothing more.
     before = counts(db)
-    assert answers(device.push(client, evs)) == [(1, "duplicate", None), (2, "quarantined", "unknown_type"),
+    assert push_answers(device.push(client, evs)) == [(1, "duplicate", None), (2, "quarantined", "unknown_type"),
                                                  (3, "quarantined", "invalid_payload"),
                                                  (4, "rejected", "invalid_fields"), (5, "duplicate", None)]
     assert counts(db)["events"] == before["events"] and counts(db)["quarantine"] == before["quarantine"]
@@ -76,7 +61,7 @@ def test_an_event_id_already_held_from_another_device_is_quarantined(api, device
     reused = device.raw_event("device.initialized", {"public_key": device.public_key}, event_id=taken["event_id"],
                               actor=SYSTEM)
     resp = device.push(client, [reused, device.task()])
-    assert answers(resp) == [(1, "quarantined", "id_reused"), (2, "accepted", None)]
+    assert push_answers(resp) == [(1, "quarantined", "id_reused"), (2, "accepted", None)]
     assert held_event_ids(db, other.device_id) == [taken["event_id"]]
 
 
@@ -87,9 +72,9 @@ def test_same_task_edited_on_two_devices_from_one_version(api, device):
     created = device.task()
     mine = device.transition(created["task_id"], base_version=1, to="accepted")
     theirs = other.transition(created["task_id"], base_version=1, to="cancelled")
-    assert answers(device.push(client, [created, mine])) == [(1, "accepted", None), (2, "accepted", None)]
+    assert push_answers(device.push(client, [created, mine])) == [(1, "accepted", None), (2, "accepted", None)]
     resp = other.push(client, [theirs])
-    assert answers(resp) == [(1, "conflict", "concurrent_edit")]
+    assert push_answers(resp) == [(1, "conflict", "concurrent_edit")]
     held = held_event_ids(db)
     assert mine["event_id"] in held and theirs["event_id"] in held
     from sync.central.queries import list_conflicts
@@ -108,7 +93,7 @@ def test_a_gap_is_refused_whole_and_says_where_to_resume(api, device):
     assert resp.status_code == 409
     assert resp.json()["error"] == "seq_gap" and resp.json()["highest_gapless_seq"] == 2
     assert counts(db) == before
-    assert answers(device.push(client, evs[2:])) == [(3, "accepted", None), (4, "accepted", None)]
+    assert push_answers(device.push(client, evs[2:])) == [(3, "accepted", None), (4, "accepted", None)]
 
 
 BAD_BODIES = [
@@ -275,7 +260,7 @@ def test_a_nul_character_is_refused_and_long_ids_are_rejected(api, device):
     huge_version = device.raw_event("task.note_added", {"text": "ok"}, workflow="ed_triage", task_id="t1",
                                     base_version=2 ** 60)
     resp = device.push(client, [first, long_id, huge_version])
-    assert answers(resp) == [(1, "accepted", None), (2, "rejected", "invalid_fields"),
+    assert push_answers(resp) == [(1, "accepted", None), (2, "rejected", "invalid_fields"),
                              (3, "rejected", "invalid_fields")]
 
 
@@ -296,6 +281,6 @@ def test_an_event_id_used_twice_in_one_batch_is_quarantined_the_second_time(api,
                              event_id=first["event_id"])
     after = device.task()
     resp = device.push(client, [first, again, after])
-    assert answers(resp) == [(1, "accepted", None), (2, "quarantined", "id_reused"), (3, "accepted", None)]
+    assert push_answers(resp) == [(1, "accepted", None), (2, "quarantined", "id_reused"), (3, "accepted", None)]
     assert sorted(held_event_ids(db)) == sorted([first["event_id"], after["event_id"]])
     assert resp.json()["highest_gapless_seq"] == 3

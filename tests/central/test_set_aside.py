@@ -8,42 +8,20 @@ from __future__ import annotations
 import json
 
 import httpx
-import sqlalchemy as sa
-from central_helpers import NOW, PASSWORD, FakeDevice, enroll_store
+from central_helpers import (
+    MARKER,
+    PASSWORD,
+    FakeDevice,
+    enroll_store,
+    held_at_central_untakeable,
+    store_at_central,
+)
 
 from app.cli import main as tideover
 from app.services import sync as sync_service
 from app.store import outbox
-from sync.canonical import canonical_json, event_hash
-from sync.central.db import devices, events
 from sync.central.queries import verify
 from sync.central.setaside import list_set_aside
-
-MARKER = "Zztest-Setaside-Marker"
-
-
-def store_at_central(db, dev: FakeDevice, body: dict) -> None:
-    """Write ``body`` as the device's next held event straight into the central's database, as an
-    older central that took it would have (the chain goes on from it)."""
-    text = canonical_json({k: v for k, v in body.items() if k != "hash"})[:-1] + f',"hash":"{body["hash"]}"}}'
-    with db.write() as conn:
-        conn.execute(sa.insert(events).values(
-            event_id=body["event_id"], device_id=dev.device_id, device_seq=body["device_seq"], site_id=dev.site,
-            unit_id=dev.unit, type=body["type"], workflow=body.get("workflow"), task_id=body.get("task_id"),
-            base_version=body.get("base_version"), hash=body["hash"], result="accepted", received_at=NOW, body=text))
-        conn.execute(sa.update(devices).where(devices.c.device_id == dev.device_id).values(
-            head_seq=body["device_seq"], head_hash=body["hash"]))
-
-
-def untakeable(dev: FakeDevice) -> dict:
-    """A task note chained and hashed correctly but without ``causation_id`` (not in canonical form)."""
-    body = dev.event("task.note_added", {"text": f"{MARKER} called the lab"}, workflow="ed_triage",
-                     task_id="t-lost", base_version=1)
-    body = {k: v for k, v in body.items() if k not in ("causation_id", "hash")}
-    body["hash"] = event_hash(body)
-    dev.head = body["hash"]
-    dev.made[-1] = body
-    return body
 
 
 def task_ids(store) -> set[str]:
@@ -56,15 +34,7 @@ def test_two_workstations_set_aside_what_they_cannot_take_and_keep_pulling(centr
     a, b = make_store("a"), make_store("b")
     enroll_store(a, url, db)
     enroll_store(b, url, db)
-    dev = FakeDevice()
-    with httpx.Client(base_url=url) as client:
-        dev.enroll(client, db)
-        before = dev.task()
-        assert dev.push(client, [before]).status_code == 200
-        bad = untakeable(dev)
-        store_at_central(db, dev, bad)
-        after = dev.task()
-        assert dev.push(client, [after]).status_code == 200
+    dev, before, bad, after = held_at_central_untakeable(url, db)
 
     summaries = {}
     for store in (a, b):

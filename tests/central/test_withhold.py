@@ -9,8 +9,8 @@ import json
 import httpx
 import pytest
 import sqlalchemy as sa
-from central_helpers import FakeDevice, enroll_store, held_event_ids
-from test_set_aside import store_at_central, task_ids, untakeable
+from central_helpers import FakeDevice, enroll_store, held_at_central_untakeable, held_event_ids
+from test_set_aside import task_ids
 
 from app.services import sync as sync_service
 from sync.central.cli import main as central_cli
@@ -25,15 +25,7 @@ def run(capsys, db, *args: str) -> tuple[int, str, str]:
 
 def test_verify_reports_what_workstations_cannot_take_until_it_is_withheld(central, make_store, capsys):
     url, db = central
-    dev = FakeDevice()
-    with httpx.Client(base_url=url) as client:
-        dev.enroll(client, db)
-        before = dev.task()
-        assert dev.push(client, [before]).status_code == 200
-        bad = untakeable(dev)
-        store_at_central(db, dev, bad)
-        after = dev.task()
-        assert dev.push(client, [after]).status_code == 200
+    dev, before, bad, after = held_at_central_untakeable(url, db)
 
     code, out, _ = run(capsys, db, "verify", "--json")
     report = json.loads(out)

@@ -19,6 +19,7 @@ from sync.clock import Clock  # noqa: E402
 
 pytestmark = pytest.mark.ui
 WAIT_MS = 15_000
+SYNC_WAIT_MS = 40_000  # a sync on a loaded 2-core machine; no test asserts how long it took
 HOURS_AGO = 5
 
 
@@ -55,6 +56,29 @@ def read_store(data_dir: Path, sql: str, params=()) -> list[dict]:
         return store.query(sql, params)
     finally:
         store.close("exit")
+
+
+@pytest.fixture
+def central(tmp_path):
+    """The real central, embedded as in the demo, on loopback."""
+    from app.services.demo_central import EmbeddedCentral
+
+    central = EmbeddedCentral(tmp_path / "central").start().wait_ready()
+    yield central
+    central.stop()
+
+
+@pytest.fixture
+def enrolled_dir(demo_dir, central):
+    """The demo store enrolled with the central (its admin did it, as IT would)."""
+    from app.services import enrollment
+
+    store = Store.open(demo_dir, "admin", DEMO_PASSWORD)
+    try:
+        enrollment.enroll(store, central.url, central.enroll_token(store.site_id, store.unit_id))
+    finally:
+        store.close("exit")
+    return demo_dir
 
 
 @pytest.fixture

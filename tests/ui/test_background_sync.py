@@ -11,48 +11,26 @@ import re
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialog
 
-from app.services import enrollment
 from app.services import patients as pt
 from app.services import tasks as ts
+from app.services.central_link import LinkState
 from app.services.demo import DEMO_PASSWORD, example_answers, synthetic_census
 from app.services.demo_central import EmbeddedCentral, enroll_and_sync
 from app.services.workstation import init_workstation
 from app.store.store import Store
-from app.ui.banner import Banner, HeldBackDialog, link_view
-from app.ui.sync_runner import LinkState, next_delay_ms
+from app.ui.banner import Banner, HeldBackDialog
 from sync.canonical import GENESIS_HASH
 from sync.central.db import events
 from sync.central.queries import list_quarantine
 from sync.checkpoint import new_signing_key, public_key_text, sign_checkpoint, sign_enrollment
 from sync.events import new_id, seal
 
-from .conftest import WAIT_MS, sign_in
+from .conftest import SYNC_WAIT_MS, WAIT_MS, sign_in
 from .people import choose_patient, choose_workflow, fill_required
-
-SYNC_WAIT_MS = 40_000  # a loaded 2-core machine; the test never asserts how long it took
-
-
-@pytest.fixture
-def central(tmp_path):
-    central = EmbeddedCentral(tmp_path / "central").start().wait_ready()
-    yield central
-    central.stop()
-
-
-@pytest.fixture
-def enrolled_dir(demo_dir, central):
-    """The demo store enrolled with the central (its admin did it, as IT would)."""
-    store = Store.open(demo_dir, "admin", DEMO_PASSWORD)
-    try:
-        enrollment.enroll(store, central.url, central.enroll_token(store.site_id, store.unit_id))
-    finally:
-        store.close("exit")
-    return demo_dir
 
 
 def central_has_task(central: EmbeddedCentral, task_id: str) -> bool:
@@ -210,32 +188,6 @@ def test_held_back_events_are_a_count_with_their_reasons(qtbot):
     assert banner.held_back.isVisible() and banner.held_back.text() == "⚠ 2 held back"
     assert "#7 task.answers_updated: quarantined (unknown_type)" in banner.held_back.toolTip()
     assert "#9 task.transitioned: rejected (invalid_fields)" in banner.held_back.toolTip()
-
-
-def test_the_banner_tells_unreachable_from_refused():
-    since = datetime(2026, 11, 25, 9, 34, tzinfo=UTC)
-    down = LinkState(enrolled=True, reachable=False, unreachable_since=since, problem="ConnectError")
-    mode, text, tip = link_view(down, since)
-    assert (mode, text) == ("downtime", f"Central: unreachable since {since.astimezone():%H:%M}")
-    assert "ConnectError" in tip
-    refused = LinkState(enrolled=True, reachable=False, unreachable_since=since, refused=True,
-                        problem="The central refused the request (401 unauthorized)")
-    mode, text, tip = link_view(refused, since)
-    assert mode == "downtime" and text.startswith("Central: refused this workstation") and "401" in tip
-    forked = LinkState(enrolled=True, reachable=True, last_ok=since, fork={"to_take_back": 17},
-                       problem="This workstation was restored from an older copy: an admin runs recover-chain")
-    mode, text, tip = link_view(forked, since)
-    assert mode == "live" and "recover the chain" in text and "recover-chain" in tip
-    assert link_view(LinkState(enrolled=False), since) is None  # not enrolled: the store's own state shows
-    assert link_view(LinkState(enrolled=True), since)[:2] == (None, "Central: connecting…")
-    low = LinkState(enrolled=True, reachable=True, last_ok=since, pull_stopped=True,
-                    problem="pushed 3 events (the central holds them); pulled 0: stopped with 90 MB free")
-    mode, text, tip = link_view(low, since)
-    assert mode == "live" and text.endswith("⚠ disk low, pull waiting") and tip.startswith("pushed 3 events")
-
-
-def test_unreachable_backs_off_to_four_times_the_period():
-    assert [next_delay_ms(n, 30_000) for n in range(5)] == [30_000, 60_000, 120_000, 120_000, 120_000]
 
 
 def test_a_plain_http_central_is_warned_on_the_banner(qtbot):

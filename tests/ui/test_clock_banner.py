@@ -4,35 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
-from app.services import enrollment
-from app.services.demo import DEMO_PASSWORD
-from app.services.demo_central import EmbeddedCentral
-from app.store.store import Store
 from app.ui.banner import clock_warning
 from sync.clock import Clock, utc_now
 
-from .conftest import sign_in
-
-SYNC_WAIT_MS = 40_000  # a loaded 2-core machine; the test never asserts how long it took
-
-
-@pytest.fixture
-def central(tmp_path):
-    central = EmbeddedCentral(tmp_path / "central").start().wait_ready()
-    yield central
-    central.stop()
-
-
-@pytest.fixture
-def enrolled_dir(demo_dir, central):
-    store = Store.open(demo_dir, "admin", DEMO_PASSWORD)
-    try:
-        enrollment.enroll(store, central.url, central.enroll_token(store.site_id, store.unit_id))
-    finally:
-        store.close("exit")
-    return demo_dir
+from .conftest import SYNC_WAIT_MS, sign_in
 
 
 def running(seconds: float) -> Clock:
