@@ -81,8 +81,8 @@ CENSUS_KEEPERS: tuple[str, ...] = ("unit_coordinator", "super_user", "admin")  #
 MODES: tuple[str, ...] = ("live", "downtime", "training", "synthetic")
 # The modes a workstation can be set to (synthetic is for generated load only).
 WORKSTATION_MODES: tuple[str, ...] = ("downtime", "live", "training")
-DEFAULT_MODE = "downtime"
-TRAINING_MODE = "training"
+LIVE_MODE, DOWNTIME_MODE, TRAINING_MODE = "live", "downtime", "training"
+DEFAULT_MODE = DOWNTIME_MODE
 
 # Types for pydantic models and signatures (Literal takes the tuple: one list, not two).
 Status = Literal[STATUSES]  # type: ignore[valid-type]

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from forms.vocabulary import TRAINING_MODE
+from forms.vocabulary import DOWNTIME_MODE, LIVE_MODE, TRAINING_MODE
 from sync.clock import local_text, seconds_since
 
 from . import sync as sync_service
@@ -23,7 +23,7 @@ SYNC_EVERY_MS = 30_000
 BACKOFF_FACTOR_MAX = 4  # unreachable: 30 s, 60 s, 2 min, 2 min, ...
 # Without a try of its own this session, the central counts as reachable when the last sync is this recent.
 REACHABLE_WITHIN_S = 180
-LIVE, DOWNTIME = "live", "downtime"
+LIVE, DOWNTIME = LIVE_MODE, DOWNTIME_MODE
 
 
 @dataclass
