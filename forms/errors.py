@@ -1,9 +1,26 @@
-"""The forms error tree: one kind per thing that can be wrong, each with a message a person can act on."""
+"""The root of Tideover's one error tree, and the errors of forms.
+
+``TideoverError`` lives here because ``forms`` is the lowest layer (import-linter's layers contract in
+pyproject.toml: ui -> services -> store -> sync -> forms): every package may raise and catch it, and it
+imports nothing of theirs. Every error has a ``kind``, a short stable name that both commands turn into
+an exit code (``sync.exit_codes``, one table for ``tideover`` and ``tideover-central``) and the central
+into an HTTP status (``sync.central.errors.HTTP_STATUS``). Tests assert the kind, never the wording.
+``sync.errors`` re-exports ``TideoverError`` for the callers that import it from there.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+
+class TideoverError(Exception):
+    """Base of every error Tideover raises on purpose; ``str(err)`` is one line a person can act on.
+
+    Anything else that escapes is a bug: the commands show its traceback and exit with
+    ``sync.exit_codes.EXIT_BUG``, never a refusal's code."""
+
+    kind = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +36,13 @@ class FormProblem:
     path: str = ""
 
 
-class FormError(ValueError):
-    """Answers that do not fit their form; `.problems` lists every problem found, not just the first."""
+class FormError(TideoverError, ValueError):
+    """Answers that do not fit their form; `.problems` lists every problem found, not just the first.
+
+    Still a ``ValueError`` for pydantic validators and older callers; the commands catch it as a
+    ``TideoverError`` by its ``kind``."""
+
+    kind = "invalid_form"
 
     def __init__(self, problems: list[FormProblem]):
         self.problems = list(problems)
@@ -35,6 +57,8 @@ class FormError(ValueError):
 class UnknownWorkflow(FormError):
     """A workflow name that is not one of `forms.WORKFLOWS`."""
 
+    kind = "unknown_workflow"
+
     def __init__(self, workflow: object, known: tuple[str, ...]):
         self.workflow = workflow
         super().__init__(
@@ -45,13 +69,17 @@ class UnknownWorkflow(FormError):
 class WorkflowDisabled(FormError):
     """A known workflow that this site's overlay has switched off."""
 
+    kind = "workflow_disabled"
+
     def __init__(self, workflow: str):
         self.workflow = workflow
         super().__init__([FormProblem(None, f"The {workflow} workflow is not enabled at this site")])
 
 
-class OverlayError(ValueError):
+class OverlayError(TideoverError, ValueError):
     """A site overlay that may not be applied; `.path` names the file (or source), `.reason` says why."""
+
+    kind = "bad_overlay"
 
     def __init__(self, path: str | Path, reason: str):
         self.path = str(path)

@@ -1,16 +1,14 @@
-"""The error tree shared by the event model, the store and the sync protocol.
+"""The errors of the event model and the sync protocol, shared by the store and the central.
 
-Every error has a ``kind`` so the UI and the CLI can show a clear message and tests can assert
-the kind rather than the wording.
+Their base, ``TideoverError``, lives in the lowest layer (``forms.errors``) so that forms' errors are in
+the same tree; it is re-exported here for the callers that import it from ``sync.errors``.
 """
 
 from __future__ import annotations
 
+from forms.errors import TideoverError
 
-class TideoverError(Exception):
-    """Base of every error Tideover raises on purpose; ``str(err)`` is one line a person can act on."""
-
-    kind = "error"
+__all__ = ["TideoverError", "InvalidEvent", "ChainBroken", "NotGranted", "BadSignature", "IllegalTransition"]
 
 
 class InvalidEvent(TideoverError):

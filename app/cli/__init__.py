@@ -1,32 +1,29 @@
 """The ``tideover`` command: GUI launch and every headless command, for nurses' IT and for scripts.
 
 Each submodule adds its commands with ``register(subparsers)``; a command is a function
-``run(args, ctx) -> int``. Errors are caught once, here, and shown as one line.
+``run(args, ctx) -> int``. Errors are caught once, here: a ``TideoverError`` is shown as one line and
+exits with its kind's code (``sync.exit_codes``, the table ``tideover-central`` uses too); anything
+else is a bug and is let through as a traceback with exit code 70, never shown as a refusal.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from app.services.workstation import default_data_dir  # noqa: F401 - `tideover`'s own data folder
 from sync.errors import TideoverError
-from sync.events import describe_validation
+from sync.exit_codes import EXIT_AUTH, EXIT_BUG, EXIT_INTEGRITY, EXIT_INTERRUPTED, EXIT_REFUSED, exit_code
 
-from . import audit, common, demo, launcher, people, provision, tasks, workstation
+from . import audit, common, demo, launcher, people, provision, syncing, tasks, workstation
 
-COMMAND_MODULES = [workstation, provision, people, tasks, audit, demo]
-try:  # added by the sync issue; absent until then
-    from . import syncing
-
-    COMMAND_MODULES.append(syncing)
-except ImportError:  # pragma: no cover - only while the module does not exist
-    pass
-
-EXIT_REFUSED, EXIT_AUTH, EXIT_AUDIT = 1, 3, 4
+# Every command module, imported plainly: one that fails to import stops `tideover` with its traceback
+# rather than leaving its commands out quietly.
+COMMAND_MODULES = [workstation, provision, people, tasks, audit, demo, syncing]
+EXIT_AUDIT = EXIT_INTEGRITY  # the name the CLI used before the shared table
+__all__ = ["main", "build_parser", "exit_code", "EXIT_REFUSED", "EXIT_AUTH", "EXIT_AUDIT", "EXIT_BUG"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,32 +55,23 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args, ctx) or 0)
     except KeyboardInterrupt:
         print("tideover: interrupted; everything captured before this point is saved.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except TideoverError as err:
         print(f"tideover: {err}", file=sys.stderr)
         return exit_code(err)
-    except ValidationError as err:  # a value the event model refuses (e.g. a name too long)
-        print(f"tideover: {describe_validation(err)}", file=sys.stderr)
-        return EXIT_REFUSED
-    except ValueError as err:  # forms.FormError and friends: bad input, already worded for people
-        print(f"tideover: {err}", file=sys.stderr)
-        return EXIT_REFUSED
-    except OSError as err:
+    except OSError as err:  # a file or folder named on the command line: missing, not allowed, disk full
         print(f"tideover: {err.strerror or err} ({getattr(err, 'filename', '') or ''})", file=sys.stderr)
         return EXIT_REFUSED
+    except Exception:  # noqa: BLE001 - not a refusal: a bug, shown in full with its own exit code
+        traceback.print_exc()
+        print(f"tideover: this is a bug in Tideover, not a problem with what you typed (exit {EXIT_BUG}); "
+              f"everything captured before it is saved. Please report the lines above to IT.", file=sys.stderr)
+        return EXIT_BUG
     finally:
         try:
             ctx.close()
         except TideoverError as err:  # e.g. the disk is full: the lock event cannot be written
             print(f"tideover: while locking the store: {err}", file=sys.stderr)
-
-
-def exit_code(err: TideoverError) -> int:
-    if err.kind in ("wrong_password", "account_locked", "too_soon", "not_permitted"):
-        return EXIT_AUTH
-    if err.kind in ("chain_broken", "bad_signature", "wrong_store", "not_granted"):
-        return EXIT_AUDIT
-    return EXIT_REFUSED
 
 
 if __name__ == "__main__":  # pragma: no cover

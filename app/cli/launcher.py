@@ -8,10 +8,18 @@ from __future__ import annotations
 import sys
 
 
+def _no_qt(err: ModuleNotFoundError) -> bool:
+    """A build without Qt (a headless install): the only ImportError the launcher turns into a message.
+    Any other (a module of the app itself failing to import) is a bug and goes up as a traceback."""
+    return (err.name or "").split(".")[0] in ("PySide6", "shiboken6")
+
+
 def launch_gui(args) -> int:
     try:
         from app.ui.main import run_app
-    except ImportError:
+    except ModuleNotFoundError as err:
+        if not _no_qt(err):
+            raise
         print("tideover: the desktop app is not available in this build; see `tideover --help`.",
               file=sys.stderr)
         return 1
@@ -22,6 +30,8 @@ def launch_gui_demo(store, data_dir) -> int | None:
     """Open the desktop app on the demo store; None when no desktop app or display is available."""
     try:
         from app.ui.main import run_demo
-    except ImportError:
+    except ModuleNotFoundError as err:
+        if not _no_qt(err):
+            raise
         return None
     return run_demo(store, data_dir)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import forms
 from app.services import tasks as ts
+from app.services.errors import InputError
 from forms.vocabulary import PRESSING_PRIORITIES, PRIORITIES, STATUSES, WORKFLOW_TITLES, WORKFLOWS
 
 from .common import print_json, read_json_file
@@ -67,7 +68,7 @@ def register(sub) -> None:
 def cmd_capture(args, ctx) -> int:
     answers = read_json_file(args.answers, "answers")
     if not isinstance(answers, dict):
-        raise ValueError(f"{args.answers} must hold a JSON object of answers.")
+        raise InputError(f"{args.answers} must hold a JSON object of answers.")
     res = ts.capture_task(ctx.store(), args.workflow, args.patient, answers, priority=args.priority,
                           destination=args.destination, occurred_at=args.occurred_at,
                           back_entry_reason=args.reason, paper_form=args.paper)

@@ -427,6 +427,7 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
                 pulled, stopped = err.pulled, err
             report_set_aside(store, client, retry=retry)
     now = store.clock.now_iso()
+    not_noted = None
     try:
         store.checkpoint("sync")
         store.set_meta("last_sync", now)
@@ -435,6 +436,8 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
     except DiskFull:
         if stopped is None:
             raise
+        # The pull already stopped for the disk: say so with it (below), not as a second failure.
+        not_noted = "this sync's signed checkpoint and time could not be written either (the next sync writes them)"
     summary = {"central": link.url, "pushed": report.sent,
                "results": {r: report.results.get(r, 0) for r in RESULTS},
                "pulled": pulled, "set_aside": setaside.count(store) - set_aside_before,
@@ -446,6 +449,9 @@ def sync(store: Store, link: Link, *, transport: httpx.BaseTransport | None = No
     if stopped is not None:
         summary["pull_stopped"] = stopped.reason
         summary["message"] = f"pushed {report.sent} events (the central holds them); {stopped}"
+        if not_noted:
+            summary["checkpoint_written"] = False
+            summary["message"] += f"; {not_noted}"
     return summary
 
 

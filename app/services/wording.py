@@ -5,6 +5,8 @@ Plain functions (no Qt) so every screen, the banner and the background sync word
 
 from __future__ import annotations
 
+from sync.errors import TideoverError
+
 
 def age_text(seconds: float | None) -> str:
     """'4 min', '3 h 10 min', '2 days' for an age in seconds; 'unknown' for None."""
@@ -36,9 +38,10 @@ def ago_text(seconds: float) -> str:
 def error_text(err: Exception) -> str:
     """What to show for an error from a store or service call: its own words, written for people.
 
-    An error with a ``kind`` (or a ValueError) was worded where it was detected; anything else is a
-    bug, and a person is told that nothing was changed instead of the bug's own words."""
+    A TideoverError (every one has a ``kind``; forms' errors too) was worded where it was detected;
+    anything else, a plain ValueError included, is a bug, and a person is told that nothing was changed
+    instead of the bug's own words."""
     text = str(err).strip()
-    if getattr(err, "kind", None) is None and not isinstance(err, ValueError):
+    if not isinstance(err, TideoverError):
         return f"Something went wrong ({type(err).__name__}); nothing was changed. Try again or call IT."
     return text or "That did not work; nothing was changed."

@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         s = self.session
         s.unlocked.connect(self._unlocked)
         s.locked.connect(self._locked)
+        s.lock_failed.connect(lambda text: self.unlock.show_message(text, error=True))
         s.worker.busy_changed.connect(self.busy.setVisible)
         s.worker.failed.connect(lambda err: self.notify(error_text(err), True))
         self.unlock.unlock_requested.connect(lambda u, p: s.unlock(u, p, on_error=self.unlock.unlock_failed))

@@ -6,6 +6,7 @@ get ``fn(store, ...)``'s result back on the GUI thread.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from sync.clock import Clock
 
 from .worker import StoreWorker
 
+log = logging.getLogger(__name__)
+
 ACTIVITY_EVENTS = frozenset({
     QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.Wheel,
     QEvent.Type.TouchBegin, QEvent.Type.TabletPress,
@@ -30,6 +33,7 @@ class Session(QObject):
 
     unlocked = Signal()
     locked = Signal(str)  # why: "idle", "manual", "exit"
+    lock_failed = Signal(str)  # the store closed, but its lock event or checkpoint could not be written
 
     def __init__(self, data_dir: Path, *, training: bool = False, clock: Clock | None = None,
                  parent: QObject | None = None):
@@ -77,8 +81,16 @@ class Session(QObject):
             return
         store, self.store, self.identity = self.store, None, {}
         self._idle.stop()
-        self.worker.run(store.close, why, on_error=lambda _err: None)
+        self.worker.run(store.close, why, on_error=self._lock_not_recorded)
         self.locked.emit(why)
+
+    def _lock_not_recorded(self, err: Exception) -> None:
+        """The store is closed whatever happened (Store.close), but the record of the lock or its signed
+        checkpoint is missing: say so, never drop it (the audit trail would show no lock)."""
+        log.error("locking the store: the lock event or checkpoint was not written (%s: %s)",
+                  type(err).__name__, getattr(err, "kind", ""))
+        self.lock_failed.emit(f"The screen is locked, but the lock could not be recorded: {err} "
+                              f"Call IT if this happens again.")
 
     def close_now(self) -> None:
         """On exit: close the store and wait for the worker, so the lock is on disk before we quit."""

@@ -31,6 +31,7 @@ from sync.answers import (
     valid_nonce,
 )
 from sync.clock import Clock
+from sync.errors import TideoverError
 from sync.events import describe_validation
 from sync.protocol import (
     INVALID_REQUEST,
@@ -54,7 +55,7 @@ from sync.protocol import (
 from . import enroll as trust
 from . import setaside
 from .db import CentralDB
-from .errors import Refused
+from .errors import Malformed, NotHere, Refused, TooLarge, Unprocessable, http_status
 from .ingest import ingest, parse_push
 from .metrics import CONTENT_TYPE, CentralMetrics
 from .queries import PULL_LIMIT, own_events_page, pull_page
@@ -93,12 +94,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, or Refused(413) as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise Refused(413, TOO_LARGE, f"The request is larger than {limit} bytes; send smaller batches.")
+        raise TooLarge(TOO_LARGE, f"The request is larger than {limit} bytes; send smaller batches.")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise Refused(413, TOO_LARGE, f"The request is larger than {limit} bytes; send smaller batches.")
+            raise TooLarge(TOO_LARGE, f"The request is larger than {limit} bytes; send smaller batches.")
         chunks.append(chunk)
     body = b"".join(chunks)
     request.state.body_digest = request_digest(body)  # what the signed answer is bound to
@@ -127,7 +128,7 @@ def decode_json(raw: bytes):
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as err:
-        raise Refused(400, MALFORMED_JSON, f"The body is not JSON ({err}).") from None
+        raise Malformed(MALFORMED_JSON, f"The body is not JSON ({err}).") from None
 
 
 @contextmanager
@@ -187,9 +188,11 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
         return signed_answer(request, keys.signing_private,
                              body if isinstance(body, bytes) else orjson.dumps(body), status)
 
-    @app.exception_handler(Refused)
-    async def _refused(request, err: Refused):
-        return answer(request, err.body(), err.status)
+    @app.exception_handler(TideoverError)
+    async def _refused(request, err: TideoverError):
+        """Every error the central raises on purpose, answered by its kind (sync.central.errors.HTTP_STATUS)."""
+        body = err.body() if isinstance(err, Refused) else {"error": err.kind, "detail": str(err)}
+        return answer(request, body, http_status(err))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, err: RequestValidationError):
@@ -217,7 +220,7 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
             try:
                 req = EnrollRequest.model_validate(decode_json(raw))
             except ValidationError as err:
-                raise Refused(422, INVALID_REQUEST,
+                raise Unprocessable(INVALID_REQUEST,
                               describe_validation(err).removeprefix("Invalid event: ")) from None
             enrolled = await run_in_threadpool(trust.enroll, db, req, keys, clock, by=f"token from {address}")
         except Refused as err:
@@ -296,7 +299,7 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
     def prometheus_metrics(authorization: Annotated[str | None, Header()] = None):
         """Prometheus text format, for ``Authorization: Bearer <metrics token>`` only."""
         if metrics_token is None:
-            raise Refused(404, "metrics_off", "Metrics are off: start the central with --metrics-token "
+            raise NotHere("metrics_off", "Metrics are off: start the central with --metrics-token "
                                               "(or TIDEOVER_METRICS_TOKEN) and scrape with that bearer token.")
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), metrics_token.encode()):

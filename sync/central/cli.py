@@ -9,16 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from sync.errors import TideoverError
+from sync.exit_codes import EXIT_BUG, EXIT_INTEGRITY, EXIT_INTERRUPTED, EXIT_REFUSED, exit_code
 
 from . import cli_profile
 from .db import DEFAULT_DB, ENV_DB, ENV_KEYS_DIR, CentralDB, redacted
 
-EXIT_REFUSED, EXIT_BROKEN = 1, 4
+EXIT_BROKEN = EXIT_INTEGRITY  # the one table of both commands (sync.exit_codes): a break is 4 in both
 
 
 def _db_option(p: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
@@ -404,14 +406,16 @@ def cmd_quarantine(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; errors are one line with the exit code of their kind (``sync.exit_codes``, the
+    table ``tideover`` uses too); anything else is a bug: its traceback, exit code 70."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except TideoverError as err:
         print(f"tideover-central: {err}", file=sys.stderr)
-        return EXIT_REFUSED
+        return exit_code(err)
     except sa.exc.SQLAlchemyError as err:
         print(f"tideover-central: database error: {str(err.orig if hasattr(err, 'orig') else err).splitlines()[0]}",
               file=sys.stderr)
@@ -419,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"tideover-central: {err.strerror or err} ({getattr(err, 'filename', '') or ''})", file=sys.stderr)
         return EXIT_REFUSED
+    except Exception:  # noqa: BLE001 - not a refusal: a bug, shown in full with its own exit code
+        traceback.print_exc()
+        print(f"tideover-central: this is a bug in Tideover (exit {EXIT_BUG}); nothing was half-written: "
+              f"every write is one transaction. Please report the lines above.", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":  # pragma: no cover

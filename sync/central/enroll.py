@@ -36,7 +36,7 @@ from sync.protocol import (
 )
 
 from .db import CentralDB, device_audit, devices, enroll_tokens
-from .errors import Refused
+from .errors import Contradicts, Forbidden, Unauthenticated, Unprocessable
 from .keys import KeyPair, load_keys  # noqa: F401  (KeyPair and load_keys were defined here before)
 
 TOKEN_TTL_HOURS = 24
@@ -95,11 +95,11 @@ def enroll(db: CentralDB, req: EnrollRequest, keys: KeyPair, clock: Clock | None
     try:
         Ed25519PublicKey.from_public_bytes(base64.b64decode(req.public_key, validate=True))
     except ValueError:
-        raise Refused(422, INVALID_REQUEST, "public_key is not a base64 raw Ed25519 public key.") from None
+        raise Unprocessable(INVALID_REQUEST, "public_key is not a base64 raw Ed25519 public key.") from None
     try:  # before the token is even looked up, so a bad signature says nothing about the token
         verify_enrollment(req.proof_fields(), req.proof)
     except BadSignature as err:
-        raise Refused(403, BAD_SIGNATURE, str(err)) from None
+        raise Forbidden(BAD_SIGNATURE, str(err)) from None
     now = clock.now_iso()
     secret = secrets.token_urlsafe(32)
     with db.write() as conn:
@@ -108,22 +108,22 @@ def enroll(db: CentralDB, req: EnrollRequest, keys: KeyPair, clock: Clock | None
         if (tok is None or tok.used_at is not None or tok.expires_at <= now
                 or (tok.site_id, tok.unit_id) != (req.site_id, req.unit_id)
                 or tok.for_device not in (None, req.device_id)):
-            raise Refused(401, TOKEN_INVALID, TOKEN_REFUSED)
+            raise Unauthenticated(TOKEN_INVALID, TOKEN_REFUSED)
         existing = conn.execute(sa.select(devices).where(devices.c.device_id == req.device_id)).first()
         if existing is not None:
             if existing.public_key != req.public_key or (existing.site_id, existing.unit_id) != (
                     req.site_id, req.unit_id):
-                raise Refused(409, ALREADY_ENROLLED, f"Device {req.device_id} is already enrolled with another "
+                raise Contradicts(ALREADY_ENROLLED, f"Device {req.device_id} is already enrolled with another "
                                                      f"key or unit; a new workstation store enrolls as a new "
                                                      f"device.")
             if existing.revoked_at is not None and tok.for_device != req.device_id:
-                raise Refused(403, DEVICE_REVOKED, f"IT revoked device {req.device_id}; it can enroll again only "
+                raise Forbidden(DEVICE_REVOKED, f"IT revoked device {req.device_id}; it can enroll again only "
                                                    f"with a token IT makes for it (enroll-token create --device).")
         spent = conn.execute(sa.update(enroll_tokens).where(
             enroll_tokens.c.token_hash == _sha(req.token), enroll_tokens.c.used_at.is_(None)).values(
             used_at=now, device_id=req.device_id))
         if spent.rowcount != 1:
-            raise Refused(401, TOKEN_INVALID, TOKEN_REFUSED)
+            raise Unauthenticated(TOKEN_INVALID, TOKEN_REFUSED)
         if existing is None:
             conn.execute(sa.insert(devices), {
                 "device_id": req.device_id, "site_id": req.site_id, "unit_id": req.unit_id,
@@ -143,14 +143,14 @@ def authenticate(db: CentralDB, authorization: str | None) -> Device:
     scheme, _, credential = (authorization or "").partition(" ")
     device_id, _, secret = credential.strip().partition(".")
     if scheme.lower() != "bearer" or not device_id or not secret:
-        raise Refused(401, UNAUTHORIZED, "A device credential is required (Authorization: Bearer ...); "
+        raise Unauthenticated(UNAUTHORIZED, "A device credential is required (Authorization: Bearer ...); "
                                          "enroll the workstation with `tideover enroll`.")
     with db.read() as conn:
         row = conn.execute(sa.select(devices).where(devices.c.device_id == device_id[:64])).first()
     if row is None or not row.credential_hash or not hmac.compare_digest(row.credential_hash, _sha(secret)):
-        raise Refused(401, UNAUTHORIZED, "The device credential is not valid; enroll the workstation again.")
+        raise Unauthenticated(UNAUTHORIZED, "The device credential is not valid; enroll the workstation again.")
     if row.revoked_at is not None:  # told only to the holder of the credential
-        raise Refused(401, DEVICE_REVOKED, f"IT revoked this workstation's enrollment at {row.revoked_at} "
+        raise Unauthenticated(DEVICE_REVOKED, f"IT revoked this workstation's enrollment at {row.revoked_at} "
                                            f"({row.revoked_reason}); nothing is sent or received until IT "
                                            f"enrolls it again.")
     return Device(row.device_id, row.site_id, row.unit_id, row.public_key)
@@ -202,18 +202,18 @@ def device_for_bundle(db: CentralDB, device_id: str, site_id: str, unit_id: str,
         row = conn.execute(sa.select(devices).where(devices.c.device_id == device_id)).first()
     if row is not None:
         if row.public_key != public_key:
-            raise Refused(403, NOT_YOUR_DEVICE, f"The bundle's key is not the key enrolled for {device_id}.")
+            raise Forbidden(NOT_YOUR_DEVICE, f"The bundle's key is not the key enrolled for {device_id}.")
         if row.revoked_at is not None:
-            raise Refused(403, DEVICE_REVOKED, f"IT revoked device {device_id} at {row.revoked_at} "
+            raise Forbidden(DEVICE_REVOKED, f"IT revoked device {device_id} at {row.revoked_at} "
                                                f"({row.revoked_reason}); its bundles are refused.")
         return Device(row.device_id, row.site_id, row.unit_id, row.public_key)
     if register is None:
-        raise Refused(403, NOT_YOUR_DEVICE,
+        raise Forbidden(NOT_YOUR_DEVICE,
                       f"Device {device_id} is not enrolled; the bundle says it belongs to {site_id}/{unit_id}. "
                       f"If you vouch for this workstation, import again with --register-site {site_id} "
                       f"--register-unit {unit_id}.")
     if tuple(register) != (site_id, unit_id):
-        raise Refused(403, NOT_YOUR_DEVICE,
+        raise Forbidden(NOT_YOUR_DEVICE,
                       f"The bundle of device {device_id} is for {site_id}/{unit_id}, not {register[0]}/"
                       f"{register[1]} as given; nothing was imported.")
     ok = (first_event is not None and first_event.get("device_seq") == 1
@@ -221,7 +221,7 @@ def device_for_bundle(db: CentralDB, device_id: str, site_id: str, unit_id: str,
           and isinstance(first_event.get("payload"), dict)
           and first_event["payload"].get("public_key") == public_key)
     if not ok:
-        raise Refused(403, NOT_YOUR_DEVICE, f"Device {device_id} is not enrolled and the bundle does not "
+        raise Forbidden(NOT_YOUR_DEVICE, f"Device {device_id} is not enrolled and the bundle does not "
                                             f"start with its device.initialized event; enroll it first.")
     clock = clock or Clock()
     now = clock.now_iso()

@@ -18,12 +18,12 @@ from sync.protocol import INVALID_REQUEST, SetAsideRequest
 
 from .db import CentralDB, events, set_aside_reports, withheld
 from .enroll import Device
-from .errors import Refused
+from .errors import NotHere, Unprocessable
 
 
-class NotHeld(Refused):
+class NotHeld(NotHere):
     def __init__(self, event_id: str):
-        super().__init__(404, "not_held", f"The central holds no event {event_id[:64]}.")
+        super().__init__("not_held", f"The central holds no event {event_id[:64]}.")
 
 
 def parse_reports(raw: object) -> list[dict]:
@@ -32,7 +32,7 @@ def parse_reports(raw: object) -> list[dict]:
     try:
         request = SetAsideRequest.model_validate(raw)
     except ValidationError as err:
-        raise Refused(422, INVALID_REQUEST, "The set-aside report is not valid: "
+        raise Unprocessable(INVALID_REQUEST, "The set-aside report is not valid: "
                                             + describe_validation(err)) from None
     return [report.model_dump() for report in request.reports]
 
@@ -72,7 +72,7 @@ def withhold(db: CentralDB, event_id: str, reason: str, by: str, clock: Clock) -
     """Keep a stored event out of every pull from now on, with the reason and who decided: an
     append-only record; the event itself is not touched. Withholding it again changes nothing."""
     if not reason.strip():
-        raise Refused(422, INVALID_REQUEST, "Give the reason for withholding the event (--reason).")
+        raise Unprocessable(INVALID_REQUEST, "Give the reason for withholding the event (--reason).")
     with db.write() as conn:
         found = conn.execute(sa.select(events.c.device_id, events.c.device_seq, events.c.type)
                              .where(events.c.event_id == event_id)).first()

@@ -20,3 +20,22 @@ def test_idle_workstation_locks_itself(qtbot, make_window, demo_dir):
     window.session.close_now()
     rows = read_store(demo_dir, "SELECT body FROM events WHERE type = 'access.locked'")
     assert any(json.loads(r["body"])["payload"]["why"] == "idle" for r in rows)
+
+
+def test_a_lock_that_cannot_be_recorded_is_reported_not_dropped(qtbot, window, demo_dir):
+    """The database refuses the access.locked event (as a full disk would): the screen still locks, the
+    store still closes, and the person sees that the lock was not recorded."""
+    from .conftest import wait_idle
+
+    sign_in(qtbot, window)
+    window.session.call(lambda store: store.db.execute(
+        "CREATE TEMP TRIGGER refuse_lock BEFORE INSERT ON events WHEN NEW.type = 'access.locked' "
+        "BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END"))
+    wait_idle(qtbot, window)
+    window.session.lock("manual")
+    qtbot.waitUntil(lambda: "lock could not be recorded" in window.unlock.message.text(), timeout=WAIT_MS)
+    assert window.stack.currentWidget() is window.unlock and not window.session.is_unlocked
+    assert window.unlock.message.property("role") == "error"
+    wait_idle(qtbot, window)
+    rows = read_store(demo_dir, "SELECT body FROM events WHERE type = 'access.locked'")
+    assert not any(json.loads(r["body"])["payload"]["why"] == "manual" for r in rows)
