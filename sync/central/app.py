@@ -91,7 +91,7 @@ def _body_doc(model) -> dict:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or Refused(413) as soon as it passes ``limit`` bytes."""
+    """The request body, or TooLarge (413) as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge(TOO_LARGE, f"The request is larger than {limit} bytes; send smaller batches.")

@@ -88,8 +88,8 @@ def enroll(db: CentralDB, req: EnrollRequest, keys: KeyPair, clock: Clock | None
            by: str = "enrollment token") -> EnrollResponse:
     """Spend the token, register the device's public key and issue its credential (shown once).
 
-    Refused(403) unless the request is signed by the key it enrolls; Refused(401), one identical
-    answer, for any token that cannot be spent; Refused(409) for a device id held by another key.
+    Forbidden (403) unless the request is signed by the key it enrolls; Unauthenticated (401), one identical
+    answer, for any token that cannot be spent; Contradicts (409) for a device id held by another key.
     """
     clock = clock or Clock()
     try:
@@ -139,7 +139,7 @@ def enroll(db: CentralDB, req: EnrollRequest, keys: KeyPair, clock: Clock | None
 
 
 def authenticate(db: CentralDB, authorization: str | None) -> Device:
-    """The device a ``Bearer <device_id>.<secret>`` credential belongs to, or Refused(401)."""
+    """The device a ``Bearer <device_id>.<secret>`` credential belongs to, or Unauthenticated (401)."""
     scheme, _, credential = (authorization or "").partition(" ")
     device_id, _, secret = credential.strip().partition(".")
     if scheme.lower() != "bearer" or not device_id or not secret:
