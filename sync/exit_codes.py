@@ -40,6 +40,8 @@ EXIT_CODES: dict[str, int] = {
     "not_enrolled": EXIT_REFUSED,
     "pull_stopped": EXIT_REFUSED,
     "fork_check_failed": EXIT_REFUSED,
+    "profile_refused": EXIT_REFUSED,  # the workstation keeps its last good site profile
+    "key_file": EXIT_REFUSED,
     # the central's refusals (sync.central.errors: one kind per HTTP status)
     "refused": EXIT_REFUSED,
     "malformed": EXIT_REFUSED,

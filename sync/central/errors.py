@@ -39,6 +39,8 @@ HTTP_STATUS: dict[str, int] = {
     "central_unreachable": 503,
     "central_db": 503,
     "central_keys": 500,
+    "key_file": 500,
+    "profile_refused": 422,
 }
 
 
