@@ -51,6 +51,8 @@ EXIT_CODES: dict[str, int] = {
     "contradicts": EXIT_INTEGRITY,
     "too_large": EXIT_REFUSED,
     "unprocessable": EXIT_REFUSED,
+    "rate_limited": EXIT_REFUSED,
+    "unavailable": EXIT_REFUSED,
     "central_keys": EXIT_REFUSED,
     # who you are and what you may do
     "wrong_password": EXIT_AUTH,

@@ -55,7 +55,7 @@ from sync.protocol import (
 from . import enroll as trust
 from . import setaside
 from .db import CentralDB
-from .errors import Malformed, NotHere, Refused, TooLarge, Unprocessable, http_status
+from .errors import HTTP_STATUS, Malformed, NotHere, Refused, TooLarge, Unprocessable, http_status
 from .ingest import ingest, parse_push
 from .metrics import CONTENT_TYPE, CentralMetrics
 from .queries import PULL_LIMIT, own_events_page, pull_page
@@ -198,12 +198,13 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
     async def _invalid(request, err: RequestValidationError):
         first = err.errors()[0] if err.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return answer(request, {"error": INVALID_REQUEST, "detail": f"{where}: {first.get('msg', 'invalid')}"}, 422)
+        return answer(request, {"error": INVALID_REQUEST, "detail": f"{where}: {first.get('msg', 'invalid')}"},
+                      HTTP_STATUS["unprocessable"])
 
     @app.exception_handler(sa.exc.OperationalError)
     async def _db_down(request, _err):
         return answer(request, {"error": "unavailable", "detail": "The central database is unavailable; retry."},
-                      503)
+                      HTTP_STATUS["unavailable"])
 
     @app.post("/v1/enroll", response_model=EnrollResponse, responses=_ERRORS, openapi_extra=_body_doc(EnrollRequest))
     async def enroll_device(request: Request):
@@ -214,7 +215,7 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
             metrics.enroll_refused.labels(RATE_LIMITED).inc()
             return JSONResponse({"error": RATE_LIMITED, "detail": f"Too many enrollment attempts; retry in "
                                                                   f"{wait} s."},
-                                status_code=429, headers={"Retry-After": str(wait)})
+                                status_code=HTTP_STATUS["rate_limited"], headers={"Retry-After": str(wait)})
         try:
             raw = await read_body(request, 64 * 1024)
             try:
@@ -289,10 +290,10 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
             current = db.schema_current()
         except sa.exc.SQLAlchemyError as err:
             return JSONResponse(Health(status="unavailable", detail=type(err).__name__).model_dump(),
-                                status_code=503)
+                                status_code=HTTP_STATUS["unavailable"])
         if not current:
             return JSONResponse(Health(status="unavailable", detail="migrations pending").model_dump(),
-                                status_code=503)
+                                status_code=HTTP_STATUS["unavailable"])
         return Health(status="ready")
 
     @app.get("/metrics", response_class=Response, responses=_ERRORS)
@@ -304,7 +305,7 @@ def create_app(db: CentralDB, *, max_body: int = MAX_BODY_BYTES, clock: Clock | 
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), metrics_token.encode()):
             return JSONResponse({"error": "unauthorized", "detail": "The metrics token is missing or wrong."},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                                status_code=HTTP_STATUS["unauthenticated"], headers={"WWW-Authenticate": "Bearer"})
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return app

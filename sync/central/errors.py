@@ -22,6 +22,8 @@ HTTP_STATUS: dict[str, int] = {
     "contradicts": 409,
     "too_large": 413,
     "unprocessable": 422,
+    "rate_limited": 429,  # enrollment attempts (sync.central.ratelimit), answered with Retry-After
+    "unavailable": 503,  # the database does not answer, or its schema is not at the newest migration
     # any other error the central or the sync core can raise
     "error": 500,
     "invalid_event": 422,
