@@ -85,6 +85,10 @@ class SiteOverlay(_Strict):
         on = WORKFLOWS if self.enabled_workflows is None else self.enabled_workflows
         return tuple(w for w in WORKFLOWS if w in on)
 
+    def is_on(self, workflow: str) -> bool:
+        """Whether this site uses ``workflow``: the one "workflow off" rule (forms, capture, the app)."""
+        return workflow in self.workflows_enabled()
+
     def apply_to(self, q: dict, workflow: str, copy: bool = True) -> dict:
         """`q` (the workflow's Questionnaire) with this site's labels, choices and defaults applied."""
         return apply_overlay(q, self, workflow, _copy=copy)

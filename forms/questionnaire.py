@@ -129,7 +129,7 @@ def load_questionnaire(workflow: str, overlay: SiteOverlay | None = None) -> dic
     q = copy.deepcopy(base_questionnaire(check_workflow(workflow)))
     if overlay is None:
         return q
-    if workflow not in overlay.workflows_enabled():
+    if not overlay.is_on(workflow):
         raise WorkflowDisabled(workflow)
     return overlay.apply_to(q, workflow, copy=False)
 

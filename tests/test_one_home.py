@@ -3,6 +3,8 @@
 The homes (docs/rules.md lists them all):
 - the words (statuses, finished statuses, priorities, workflows, roles, modes): ``forms/vocabulary.py``
 - reading and showing times, and now: ``sync/clock.py`` (the app's screens take now from the session's clock)
+- "workflow off": ``forms.SiteOverlay.is_on`` (forms/overlay.py)
+- the settings, their defaults and the password policy (two copies kept in step): ``app/store/settings.py``
 """
 
 from __future__ import annotations
@@ -155,3 +157,42 @@ def test_time_check_fails_on_a_deliberate_violation(tmp_path, source):
     path.parent.mkdir()
     path.write_text(source, encoding="utf-8")
     assert time_read_outside_its_home(path, root=tmp_path), f"the check missed: {source}"
+
+
+# -- rules read through one function ------------------------------------------------------------
+# (what a module may not do itself, the one module that may, and where others go instead)
+ONE_WAY = [
+    ("reads enabled_workflows", lambda n: isinstance(n, ast.Attribute) and n.attr == "enabled_workflows",
+     {"forms/overlay.py", "sync/profile.py", "app/services/profiles.py"},  # the rule; the profile that carries it
+     "ask SiteOverlay.is_on(workflow)"),
+    ("writes the settings", lambda n: isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+     and n.func.attr == "set_meta" and n.args and isinstance(n.args[0], ast.Constant) and n.args[0].value == "settings",
+     {"app/store/settings.py"}, "call app.store.settings.save (it keeps the keyring's policy copy in step)"),
+    ("reads the keyring's policy copy", lambda n: isinstance(n, ast.Attribute) and n.attr == "policy"
+     and not (isinstance(n.value, ast.Name) and n.value.id == "self"),
+     {"app/store/settings.py", "app/store/signin.py"}, "read it through app.store.settings.password_policy"),
+]
+
+
+def one_way_broken(path: Path, root: Path = ROOT) -> list[str]:
+    rel = path.relative_to(root).as_posix()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [f"{rel}:{node.lineno}: {what}; {instead}" for what, found, homes, instead in ONE_WAY
+            if rel not in homes for node in ast.walk(tree) if found(node)]
+
+
+def test_each_rule_is_read_through_its_one_function():
+    found = [hit for path in python_files(*SCANNED) for hit in one_way_broken(path)]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("source", [
+    "def may_capture(overlay, workflow):\n    return not overlay.enabled_workflows or workflow in overlay.enabled_workflows\n",
+    "import json\ndef set_mode(store, mode):\n    store.set_meta('settings', json.dumps({**store.settings, 'mode': mode}))\n",
+    "def limit(keyring):\n    return keyring.policy.get('lockout_limit', 10)\n",
+])
+def test_one_way_check_fails_on_a_deliberate_violation(tmp_path, source):
+    path = tmp_path / "app" / "services" / "site_rules.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(source, encoding="utf-8")
+    assert one_way_broken(path, root=tmp_path), f"the check missed: {source}"

@@ -175,3 +175,21 @@ def test_profile_apply_and_show_from_the_cli(kit, store, tmp_path, monkeypatch, 
 def test_a_source_install_without_a_profile_key_is_told_to_give_one():
     with pytest.raises(InputError, match="--profile-key"):
         profiles.profile_key(None)
+
+
+def test_the_profile_s_password_policy_holds_before_unlock_too(kit, store, tmp_path):
+    """The lockout limit counts failed unlocks before the store opens (from the keyring's copy of the
+    policy): a profile's stricter limit must reach that copy, not only the settings inside the store."""
+    from app.store.errors import AccountLocked, WrongPassword
+
+    profiles.apply_profile(store, kit.signed(password_policy={"min_password_length": 16, "lockout_limit": 3}),
+                           kit.public)
+    store.close()
+    clock = Clock(lambda: NOW)
+    with pytest.raises(WrongPassword, match="2 tries left"):
+        Store.open(tmp_path / "ws", "admin", "not the password at all", clock=clock)
+    later = [NOW + timedelta(hours=1), NOW + timedelta(hours=2)]
+    with pytest.raises(WrongPassword, match="1 tries left"):
+        Store.open(tmp_path / "ws", "admin", "still not the password", clock=Clock(lambda: later[0]))
+    with pytest.raises(AccountLocked, match="now locked"):
+        Store.open(tmp_path / "ws", "admin", "third wrong password", clock=Clock(lambda: later[1]))

@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import forms
+from app.store import settings as site_settings
 from app.store.store import Store
 from sync.keyfiles import KeyFileError, key_id, load_public_key, public_key_b64, public_key_from_text
 from sync.profile import ProfileRefused, SiteProfile, profile_digest, read_signed_profile
@@ -113,9 +114,7 @@ def apply_profile(store: Store, data: bytes, public_key=None) -> SiteProfile:
         "serial": profile.serial, "site_id": profile.site_id, "unit_id": profile.unit_id,
         "key_id": key_id(key), "digest": profile_digest(data), "issued_at": profile.issued_at.isoformat(),
         "expires_at": profile.expires_at.isoformat(), "replaced_serial": current.serial if current else None})
-    settings = {**store.settings, **profile.settings()}
-    store.set_meta("settings", json.dumps(settings))
-    store.settings = settings
+    site_settings.save(store, {**store.settings, **profile.settings()})
     store.set_meta(PROFILE_KEY_META, public_key_b64(key))
     store.set_meta(PROFILE_META, data.decode("utf-8"))
     return profile

@@ -42,7 +42,7 @@ def capture_task(store: Store, workflow: str, patient_id: str, answers: dict, *,
     if workflow not in WORKFLOWS:
         raise InputError(f"Unknown workflow '{workflow}'; use one of: {', '.join(WORKFLOWS)}.")
     overlay = overlay if overlay is not None else site_overlay(store)  # the site profile's, if any
-    if overlay is not None and overlay.enabled_workflows and workflow not in overlay.enabled_workflows:
+    if overlay is not None and not overlay.is_on(workflow):
         raise InputError(f"The workflow '{workflow}' is not switched on at this site.")
     patient = _patient(store, patient_id)
     questionnaire = forms.load_questionnaire(workflow, overlay) if overlay else None

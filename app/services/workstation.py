@@ -9,7 +9,7 @@ from typing import TextIO
 
 from app.store import forks
 from app.store.store import Store
-from forms.vocabulary import DEFAULT_MODE, ROLES
+from forms.vocabulary import ROLES
 from sync.clock import SKEW_FLAG_S, Clock
 
 from . import access
@@ -74,7 +74,7 @@ def status(store: Store) -> dict:
                          " (SELECT count(*) FROM tasks WHERE needs_review = 1) AS needs_review")[0]
     meta = store.meta()
     return {"site_id": store.site_id, "unit_id": store.unit_id, "device_id": store.device_id,
-            "mode": store.settings.get("mode", DEFAULT_MODE), "events": counts["events"],
+            "mode": store.settings["mode"], "events": counts["events"],
             "pending_sync": store.pending_count(), "quarantined": counts["quarantined"],
             "set_aside": counts["set_aside"], "tasks": counts["tasks"],
             "needs_review": counts["needs_review"], "last_sync": meta.get("last_sync"),

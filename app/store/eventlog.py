@@ -81,7 +81,7 @@ def _seal(store: Store, type_: str, payload: dict, actor, fields: dict, head: He
         "device_id": store.device_id, "device_seq": head.device_seq + 1, "actor": actor,
         "occurred_at": now, "recorded_at": now, "hlc": store.clock.tick(),
         "source": f"workstation:{store.device_id}", "correlation_id": fields.get("task_id") or new_id(),
-        "mode": store.settings.get("mode", "downtime"), "payload": payload,
+        "mode": store.settings["mode"], "payload": payload,
     }
     base.update({k: v for k, v in fields.items() if v is not None})
     return seal(base, head.hash)

@@ -205,7 +205,7 @@ def _re_record(store: Store, conn, forked: list[tuple], taken: list[tuple], head
     record = {"event_id": new_id(), "type": "device.chain_recovered", "site_id": store.site_id,
               "unit_id": store.unit_id, "device_id": store.device_id, "device_seq": prev.device_seq + 1,
               "actor": actor, "occurred_at": now, "recorded_at": now, "hlc": store.clock.tick(),
-              "source": f"workstation:{store.device_id}", "mode": store.settings.get("mode", "downtime"),
+              "source": f"workstation:{store.device_id}", "mode": store.settings["mode"],
               "payload": {"fork_seq": fork_seq, "central_head_seq": head.device_seq, "taken_back": len(taken),
                           "confirmed_by": confirmed_by, "reason": reason, "forked": listed}}
     record["correlation_id"] = record["event_id"]

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .database import KEYRING_NAME
 from .errors import NotInitialized, StoreError, WrongPassword, WrongStore
+from .settings import password_policy
 
 KEYRING_VERSION = 1
 COUNTERS_NAME = "unlock-counters.json"
@@ -88,7 +89,7 @@ class Keyring:
     device_id: str
     users: dict[str, UserKey] = field(default_factory=dict)
     recovery: dict | None = None
-    policy: dict = field(default_factory=lambda: {"lockout_limit": 10, "min_password_length": 15})
+    policy: dict = field(default_factory=lambda: password_policy(None))  # a copy: see app.store.settings
     pending_failures: list[dict] = field(default_factory=list)
 
     # -- wrapping the data key -------------------------------------------------------------

@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .errors import WeakPassword
+from .settings import DEFAULT_SETTINGS
 
-DEFAULT_MIN_LENGTH = 15
+DEFAULT_MIN_LENGTH = DEFAULT_SETTINGS["min_password_length"]
 MAX_LENGTH = 256
 
 

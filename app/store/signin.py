@@ -39,13 +39,12 @@ from .errors import (
 from .keyring import BREAK_GLASS_ID, Keyring, keyring_lock, load_keyring, update_keyring
 from .migrations import apply_migrations
 from .passwords import check_new_password
+from .settings import password_policy, with_defaults
 from .users import SYSTEM_ACTOR, grant, read_grant_book, upgrade_grants
 
 if TYPE_CHECKING:
     from .store import Store
 
-DEFAULT_SETTINGS = {"min_password_length": 15, "lockout_limit": 10, "auto_lock_seconds": 300,
-                    "mode": "downtime"}
 UNKNOWN_USER = "(unknown user)"
 MAX_PENDING_FAILURES = 1000
 
@@ -61,7 +60,7 @@ def create(cls: type[Store], data_dir: Path, *, site_id: str, unit_id: str, admi
     """Set up a new workstation store; returns it and the one-time break-glass code."""
     clock = clock or Clock()
     data_dir = Path(data_dir)
-    settings = {**DEFAULT_SETTINGS, **(settings or {})}
+    settings = with_defaults(settings)
     if not 1 <= int(settings["lockout_limit"]) <= 100:
         raise StoreError("The lockout limit must be between 1 and 100 failed unlocks.")
     check_new_password(password, min_length=int(settings["min_password_length"]),
@@ -81,8 +80,7 @@ def create(cls: type[Store], data_dir: Path, *, site_id: str, unit_id: str, admi
     data_key = secrets.token_bytes(32)
     break_glass = "-".join(secrets.token_hex(3).upper() for _ in range(5))
     keyring = Keyring(site_id, unit_id, device_id,
-                      policy={"lockout_limit": int(settings["lockout_limit"]),
-                              "min_password_length": int(settings["min_password_length"])})
+                      policy=password_policy(settings))
     admin_key = new_signing_key()
     keyring.add_user(admin_id, password, data_key, signing_key=admin_key)
     keyring.add_user(BREAK_GLASS_ID, break_glass, data_key)
@@ -169,7 +167,7 @@ def recover(cls: type[Store], data_dir: Path, recovery_private_pem: bytes, passp
     clock = clock or Clock()
     keyring = load_keyring(Path(data_dir))
     data_key = keyring.unwrap_with_recovery(recovery_private_pem, passphrase)
-    check_new_password(new_password, min_length=int(keyring.policy.get("min_password_length", 15)),
+    check_new_password(new_password, min_length=password_policy(keyring.policy)["min_password_length"],
                        context=(new_admin_id, new_admin_name))
     if new_admin_id in keyring.users:
         raise StoreError(f"There is already a user '{new_admin_id}'; choose a new admin id.")
@@ -246,7 +244,7 @@ def _unwrap_counted(data_dir: Path, keyring: Keyring, user_id: str, password: st
     try:
         data_key, user_key = keyring.unwrap_user(user_id, password)
     except WrongPassword:
-        limit = int(keyring.policy.get("lockout_limit", 10))
+        limit = password_policy(keyring.policy)["lockout_limit"]
         count = 1
         if uk is not None:
             uk.failed_count += 1

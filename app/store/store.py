@@ -29,7 +29,8 @@ from .database import store_errors, transaction
 from .eventlog import Head
 from .keyring import Keyring
 from .projections import Projector
-from .signin import DEFAULT_SETTINGS, unlock_delay
+from .settings import DEFAULT_SETTINGS, with_defaults
+from .signin import unlock_delay
 from .users import SYSTEM_ACTOR, TRUST_WHERE
 
 __all__ = ["DEFAULT_SETTINGS", "SYSTEM_ACTOR", "TRUST_WHERE", "Head", "Store", "unlock_delay"]
@@ -46,7 +47,7 @@ class Store:
         self._vouching = False  # set only while site recovery records a grant vouched by the device key
         meta = self.meta()
         self.site_id, self.unit_id, self.device_id = meta["site_id"], meta["unit_id"], meta["device_id"]
-        self.settings = {**DEFAULT_SETTINGS, **json.loads(meta.get("settings", "{}"))}
+        self.settings = with_defaults(json.loads(meta.get("settings", "{}")))
         self._signing_key = load_private_key(bytes.fromhex(meta["signing_key"]))
         self._projector = Projector(db)
         self._head = eventlog.read_head(db, self.device_id)

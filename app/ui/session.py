@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.services import workstation
 from app.services.workstation import Store
+from forms.vocabulary import TRAINING_MODE
 from sync.clock import Clock
 
 from .worker import StoreWorker
@@ -65,8 +66,8 @@ class Session(QObject):
         self.store = store
         self.identity = {"user_id": store.actor.user_id, "name": store.actor.display_name,
                          "role": store.actor.role, "site_id": store.site_id, "unit_id": store.unit_id,
-                         "mode": "training" if self.training else store.settings.get("mode", "downtime")}
-        self.auto_lock_ms = int(float(store.settings.get("auto_lock_seconds", 300)) * 1000)
+                         "mode": TRAINING_MODE if self.training else store.settings["mode"]}
+        self.auto_lock_ms = int(float(store.settings["auto_lock_seconds"]) * 1000)
         self._idle.start(self.auto_lock_ms)
         self.unlocked.emit()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
 from app.services.demo import DEMO_PASSWORD, seed_demo  # noqa: E402
+from app.store import settings as site_settings  # noqa: E402
 from app.store.store import Store  # noqa: E402
 from sync.clock import Clock  # noqa: E402
 
@@ -44,7 +44,7 @@ def set_setting(data_dir: Path, key: str, value) -> None:
     """Change a site setting in the store, as `tideover init --setting` would have set it."""
     store = Store.open(data_dir, "admin", DEMO_PASSWORD)
     try:
-        store.set_meta("settings", json.dumps({**store.settings, key: value}))
+        site_settings.save(store, {**store.settings, key: value})
     finally:
         store.close("exit")
 
