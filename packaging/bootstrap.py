@@ -9,7 +9,9 @@ virtual environment (PEP 668, "externally-managed-environment"). This script nev
 the Python that runs it: it makes ``<checkout>/.venv`` (or reuses it), installs the project there in
 editable mode, and runs the command with that venv first on ``PATH``, as ``activate`` would.
 
-The install is skipped when nothing it depends on changed (a stamp of ``pyproject.toml``, the
+Where the project has lock files (``requirements.lock``; ``requirements-dev.lock`` with ``--dev``)
+their exact, hash-checked versions are installed first (``pip install --require-hashes``), then the
+project itself. The install is skipped when nothing it depends on changed (a stamp of ``pyproject.toml``, the
 extras asked for and the venv's Python), so a second run starts at once. Standard library only: it
 runs before anything is installed. Afterwards ``. .venv/bin/activate`` puts ``tideover`` on PATH.
 """
@@ -108,6 +110,16 @@ def ensure_installed(project: Path, env_dir: Path, python: Path, extras: list[st
     if stamp_file.exists() and stamp_file.read_text().strip() == wanted:
         return
     target = str(project) + (f"[{','.join(extras)}]" if extras else "")
+    lock = project / ("requirements-dev.lock" if extras else "requirements.lock")
+    if lock.exists():
+        # The exact, hash-checked versions first; the project's own install then finds them in place.
+        print(f"bootstrap: installing the locked packages of {lock.name} into {env_dir}", file=sys.stderr)
+        command = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--require-hashes",
+                   "-r", str(lock)]
+        result = subprocess.run(command)
+        if result.returncode != 0:
+            raise BootstrapError(f"pip could not install the locked packages of {lock} into {env_dir} "
+                                 f"(exit {result.returncode})")
     print(f"bootstrap: installing {target} into {env_dir}", file=sys.stderr)
     command = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", target]
     result = subprocess.run(command)

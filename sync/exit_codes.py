@@ -42,6 +42,7 @@ EXIT_CODES: dict[str, int] = {
     "fork_check_failed": EXIT_REFUSED,
     "profile_refused": EXIT_REFUSED,  # the workstation keeps its last good site profile
     "key_file": EXIT_REFUSED,
+    "install_damaged": EXIT_INTEGRITY,  # a bundle file changed, added or removed, or its manifest unsigned
     # the central's refusals (sync.central.errors: one kind per HTTP status)
     "refused": EXIT_REFUSED,
     "malformed": EXIT_REFUSED,

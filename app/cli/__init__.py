@@ -14,14 +14,15 @@ import traceback
 from pathlib import Path
 
 from app.services.workstation import default_data_dir  # noqa: F401 - `tideover`'s own data folder
+from app.version import app_version
 from sync.errors import TideoverError
 from sync.exit_codes import EXIT_AUTH, EXIT_BUG, EXIT_INTEGRITY, EXIT_INTERRUPTED, EXIT_REFUSED, exit_code
 
-from . import audit, common, demo, launcher, people, provision, syncing, tasks, workstation
+from . import audit, common, demo, launcher, people, provision, release, syncing, tasks, workstation
 
 # Every command module, imported plainly: one that fails to import stops `tideover` with its traceback
 # rather than leaving its commands out quietly.
-COMMAND_MODULES = [workstation, provision, people, tasks, audit, demo, syncing]
+COMMAND_MODULES = [workstation, provision, people, tasks, audit, demo, syncing, release]
 EXIT_AUDIT = EXIT_INTEGRITY  # the name the CLI used before the shared table
 __all__ = ["main", "build_parser", "exit_code", "EXIT_REFUSED", "EXIT_AUTH", "EXIT_AUDIT", "EXIT_BUG"]
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tideover",
         description="Tideover: keep ward workflows going while the EHR is down. "
                     "With no command, opens the desktop app.")
+    parser.add_argument("--version", action="version", version=f"tideover {app_version()}")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="the workstation's data folder (env TIDEOVER_DATA_DIR; default: the "
                              "platform's user data folder)")

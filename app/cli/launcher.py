@@ -35,3 +35,12 @@ def launch_gui_demo(store, data_dir) -> int | None:
             raise
         return None
     return run_demo(store, data_dir)
+
+
+def desktop_self_test() -> list[tuple[str, bool, str]]:
+    """The desktop app's self-test checks; one failed check when the desktop app is not in this build."""
+    try:
+        from app.ui.main import self_test
+    except ImportError as err:
+        return [("desktop app", False, f"not available in this build: {err}")]
+    return self_test()

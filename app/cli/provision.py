@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.services import profiles
@@ -44,6 +45,7 @@ def register(sub) -> None:
 def cmd_provision(args, ctx) -> int:
     key = profiles.profile_key(args.profile_key)
     data = profiles.read_profile_file(args.profile)
+    profiles.check_profile(data, key, datetime.now(UTC))  # a bad profile is refused before any prompt
     password = secret("TIDEOVER_PASSWORD", f"New password for {args.admin}: ")
     done = provision(ctx.data_dir, data, key, args.token, args.admin, password, admin_name=args.admin_name,
                      mode=args.mode)
