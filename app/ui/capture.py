@@ -135,9 +135,25 @@ class CaptureScreen(QWidget):
         self.picker.chosen.connect(lambda _p: self.message.hide())
         self._build_form()
 
+    def _offer_workflows(self) -> None:
+        """The workflow choice: the ones the site profile switches on (every one without a profile)."""
+        overlay = getattr(self.session, "overlay", None)
+        wanted = overlay.workflows_enabled() if overlay is not None else forms.WORKFLOWS
+        if tuple(self.workflow.itemData(i) for i in range(self.workflow.count())) == tuple(wanted):
+            return
+        self.workflow.blockSignals(True)
+        self.workflow.clear()
+        for w in wanted:
+            self.workflow.addItem(forms.WORKFLOW_TITLES[w], w)
+        self.workflow.blockSignals(False)
+
+    def _questionnaire(self, workflow: str) -> dict:
+        return forms.load_questionnaire(workflow, getattr(self.session, "overlay", None))
+
     def start(self, workflow: str | None = None) -> None:
         """A fresh capture: no patient, an empty form; focus on the workflow choice."""
-        if workflow:
+        self._offer_workflows()
+        if workflow and self.workflow.findData(workflow) >= 0:
             self.workflow.setCurrentIndex(self.workflow.findData(workflow))
         self._build_form()
         self.priority.setCurrentIndex(0)
@@ -163,7 +179,7 @@ class CaptureScreen(QWidget):
             self.form.setParent(None)
             self.form.deleteLater()
         workflow = self.current_workflow
-        self.form = FormView(forms.load_questionnaire(workflow), clock=self.session.clock)
+        self.form = FormView(self._questionnaire(workflow), clock=self.session.clock)
         self.form.setObjectName(f"form:{workflow}")
         self.form_title.setText(f"{forms.WORKFLOW_TITLES[workflow]} form")
         self.form_layout.addWidget(self.form, 1)
@@ -178,7 +194,7 @@ class CaptureScreen(QWidget):
         workflow = self.current_workflow
         problems: list[str] = []
         try:
-            forms.validate_answers(workflow, answers)
+            forms.validate_answers(workflow, answers, self._questionnaire(workflow))
         except forms.FormError as err:
             problems = self.form.show_problems(err.problems)
             self._say(f"The form is not complete: {len(err.problems)} thing(s) to fix, shown in red.", problems)

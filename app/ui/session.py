@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
-from app.services import workstation
+from app.services import profiles, workstation
 from app.services.workstation import Store
 from forms.vocabulary import TRAINING_MODE
 from sync.clock import Clock
@@ -45,6 +45,7 @@ class Session(QObject):
         self.worker = StoreWorker(self)
         self.store: Store | None = None
         self.identity: dict = {}
+        self.overlay = None  # the site profile's form overlay once unlocked (None: no profile)
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
         self._idle.timeout.connect(lambda: self.lock("idle"))
@@ -69,7 +70,14 @@ class Session(QObject):
                          "mode": TRAINING_MODE if self.training else store.settings["mode"]}
         self.auto_lock_ms = int(float(store.settings["auto_lock_seconds"]) * 1000)
         self._idle.start(self.auto_lock_ms)
+        # The site profile's form overlay (labels, choices, enabled workflows), read on the worker; the
+        # worker runs calls in order, so every screen's later store call comes after it.
+        self.overlay = None
+        self.call(profiles.site_overlay, on_done=self._took_overlay)
         self.unlocked.emit()
+
+    def _took_overlay(self, overlay) -> None:
+        self.overlay = overlay
 
     @property
     def is_unlocked(self) -> bool:
