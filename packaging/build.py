@@ -30,13 +30,13 @@ import sys
 import tempfile
 import time
 import tomllib
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.services.release import MANIFEST_NAME, make_manifest, sign_manifest  # noqa: E402
+from sync.clock import utc_now  # noqa: E402
 from sync.keyfiles import KeyFileError, load_private_key, load_public_key  # noqa: E402
 
 SPEC = ROOT / "packaging" / "tideover.spec"
@@ -138,7 +138,7 @@ def _pyinstaller(key, dist: Path, work: Path, profile_public_key: Path | None) -
 def _finish(key, bundle: Path, version: str, started: float) -> dict:
     write_sbom(bundle)
     lock_sha = hashlib.sha256(LOCK.read_bytes()).hexdigest() if LOCK.exists() else ""
-    manifest = make_manifest(bundle, version=version, built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    manifest = make_manifest(bundle, version=version, built_at=utc_now().isoformat(timespec="seconds"),
                              platform=f"{sys.platform}-{platform.machine()}", lock_sha256=lock_sha)
     (bundle / MANIFEST_NAME).write_bytes(sign_manifest(manifest, key))
     seconds = time.monotonic() - started

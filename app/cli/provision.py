@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from app.services import profiles
 from app.services.provisioning import provision
 from forms.vocabulary import DEFAULT_MODE, WORKSTATION_MODES
+from sync.clock import utc_now
 
 from .common import print_json, secret
 
@@ -45,7 +45,7 @@ def register(sub) -> None:
 def cmd_provision(args, ctx) -> int:
     key = profiles.profile_key(args.profile_key)
     data = profiles.read_profile_file(args.profile)
-    profiles.check_profile(data, key, datetime.now(UTC))  # a bad profile is refused before any prompt
+    profiles.check_profile(data, key, utc_now())  # a bad profile is refused before any prompt
     password = secret("TIDEOVER_PASSWORD", f"New password for {args.admin}: ")
     done = provision(ctx.data_dir, data, key, args.token, args.admin, password, admin_name=args.admin_name,
                      mode=args.mode)
