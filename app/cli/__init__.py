@@ -13,8 +13,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from app.services.release import app_version
 from app.services.workstation import default_data_dir  # noqa: F401 - `tideover`'s own data folder
-from app.version import app_version
 from sync.errors import TideoverError
 from sync.exit_codes import EXIT_AUTH, EXIT_BUG, EXIT_INTEGRITY, EXIT_INTERRUPTED, EXIT_REFUSED, exit_code
 

@@ -59,6 +59,17 @@ class Verdict:
                 + [f"removed: {p}" for p in self.removed])
 
 
+def app_version() -> str:
+    """This Tideover's version: the installed distribution's (pyproject.toml; in a bundle, the metadata
+    packaging/tideover.spec copies in)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tideover")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def bundled_release_key(bundle: Path) -> Path:
     """Where a bundle keeps its copy of the release public key (PyInstaller's _internal folder)."""
     inside = Path(bundle) / "_internal" / RELEASE_KEY_NAME
