@@ -20,12 +20,13 @@ from forms.questionnaire import (
     load_questionnaire,
     questionnaire_for_response,
 )
-from forms.routing import DEFAULT_DESTINATIONS, escalated_priority, route_destination
+from forms.routing import DEFAULT_DESTINATIONS, escalated_priority, known_destinations, route_destination
 from forms.summary import summarize
 from forms.vocabulary import PRIORITIES, WORKFLOW_TITLES, WORKFLOWS
 
 __all__ = [
     "DEFAULT_DESTINATIONS",
+    "known_destinations",
     "PRIORITIES",
     "WORKFLOWS",
     "WORKFLOW_TITLES",

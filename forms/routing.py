@@ -44,6 +44,15 @@ DEFAULT_DESTINATIONS: dict[str, str] = {
 }
 
 
+def known_destinations(overlay: SiteOverlay | None = None) -> tuple[str, ...]:
+    """Every queue work can be routed to (the built-in defaults and rules, and the site's own), sorted:
+    the list a person hands a task over to."""
+    found = {*DEFAULT_DESTINATIONS.values(), *(r.destination for r in BUILTIN_ROUTES)}
+    if overlay is not None:
+        found |= {r.destination for r in overlay.routing} | set(overlay.default_destination.values())
+    return tuple(sorted(found))
+
+
 def _same(a: Any, b: Any) -> bool:
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 

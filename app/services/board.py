@@ -6,6 +6,7 @@ themselves (priorities, finished statuses, waiting limits) come from ``forms.voc
 
 from __future__ import annotations
 
+import forms
 from forms.vocabulary import OVERDUE_AFTER_MIN, PRIORITIES, PRIORITY_LABELS, is_finished
 
 _RANK = {p: rank for rank, p in enumerate(reversed(PRIORITIES))}  # most urgent first
@@ -30,6 +31,16 @@ def priority_text(priority: str) -> str:
     if priority not in PRIORITIES or priority == PRIORITIES[0]:
         return label
     return ("‼ " if priority == PRIORITIES[-1] else "! ") + label
+
+
+def destination_text(destination: str | None, empty: str = "—") -> str:
+    """A queue as people read it: ``bed_control`` is "bed control"."""
+    return (destination or empty).replace("_", " ")
+
+
+def hand_over_choices(task: dict) -> list[str]:
+    """The queues a task can be handed to: every known one (``forms.known_destinations``) and its own."""
+    return sorted({*forms.known_destinations(), *([task["destination"]] if task.get("destination") else [])})
 
 
 def patient_name(row: dict) -> str:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services.board import destination_text
 from forms.vocabulary import PRIORITIES, PRIORITY_LABELS, STATUSES, WORKFLOW_TITLES, WORKFLOWS
 from sync.clock import Clock
 
@@ -124,7 +125,7 @@ class BoardScreen(QWidget):
         self.destination.clear()
         self.destination.addItem("All destinations", "")
         for d in destinations:
-            self.destination.addItem(d.replace("_", " "), d)
+            self.destination.addItem(destination_text(d), d)
         self.destination.setCurrentIndex(max(0, self.destination.findData(current)))
         self.destination.blockSignals(False)
         self.model.load(rows)

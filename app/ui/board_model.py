@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from app.services.board import is_overdue, patient_name, priority_rank, priority_text
+from app.services.board import destination_text, is_overdue, patient_name, priority_rank, priority_text
 from app.services.wording import age_text
 from forms.vocabulary import PRIORITIES, WORKFLOW_TITLES, is_finished
 from sync.clock import Clock
@@ -215,7 +215,7 @@ class BoardModel(QAbstractTableModel):
         if name == "Status":
             return row["status"] + (" (review)" if row.get("needs_review") else "")
         if name == "Destination":
-            return (row.get("destination") or "—").replace("_", " ")
+            return destination_text(row.get("destination"))
         if name == "Summary":
             return row.get("summary") or ""
         waited = age_text(self._now - self._at[i])

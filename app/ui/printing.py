@@ -13,6 +13,7 @@ from PySide6.QtGui import QFont, QPageLayout, QPageSize, QPainter, QTextDocument
 from PySide6.QtPrintSupport import QPrinter
 
 import forms
+from app.services.board import destination_text
 from app.services.printing import private_pdf
 from sync.clock import local_text
 
@@ -59,7 +60,7 @@ def task_html(task: dict, context: dict) -> str:
            f"{' · TEMPORARY' if p.get('temporary') else ''}</h2>",
            f"<p>Born {_e(p.get('birth_date') or '?')} · {_e(p.get('location') or '')}</p>",
            f"<p>Status <b>{_e(task['status'])}</b> · priority <b>{_e(task['priority'])}</b> · destination "
-           f"<b>{_e((task.get('destination') or '-').replace('_', ' '))}</b> · captured {_e(local_time(task.get('created_at')))}"
+           f"<b>{_e(destination_text(task.get('destination'), '-'))}</b> · captured {_e(local_time(task.get('created_at')))}"
            f" · task {_e(task['task_id'])}</p><p>{_e(task.get('summary'))}</p><h2>Answers</h2><table width='100%'>"]
     for depth, label, value in task["answer_lines"]:
         pad = "&nbsp;" * 4 * depth

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 import forms
 from app.services import tasks as ts
-from app.services.board import patient_name, priority_text
+from app.services.board import destination_text, hand_over_choices, patient_name, priority_text
 from app.services.printing import response_lines
 from app.services.wording import error_text
 from forms.vocabulary import STATUS_ACTIONS, is_finished, needs_reason
@@ -52,7 +52,7 @@ def timeline_cells(entry: dict) -> list[str]:
         detail = f"{detail} (entered {local_time(entry['recorded_at'])})".strip()
     return [local_time(entry["occurred_at"]), EVENT_TEXT.get(entry["type"], entry["type"]), status,
             f"{entry['actor']} ({entry['role'].replace('_', ' ')})", entry["source"],
-            (entry.get("destination") or "").replace("_", " "), entry["correlation_id"], detail]
+            destination_text(entry.get("destination"), ""), entry["correlation_id"], detail]
 
 
 class TimelineModel(QAbstractTableModel):
@@ -195,18 +195,16 @@ class TaskDetailScreen(QWidget):
         self.patient.setText(f"{patient_name(patient)} · {patient['patient_id']}{dob}")
         self.status.setText(f"Status: {task['status']}")
         self.priority.setText(f"Priority: {priority_text(task['priority'])}")
-        self.destination.setText(f"Destination: {(task.get('destination') or '—').replace('_', ' ')}")
+        self.destination.setText(f"Destination: {destination_text(task.get('destination'))}")
         self.summary.setText(f"Summary: {task.get('summary') or ''}")
         self.answers.setHtml(answers_html(task["workflow"], task["answers"]))
         self.timeline_model.load(task["timeline"])
         self.message.hide()
         self.reason.clear()
-        destinations = sorted({d for d in [task.get("destination"), *forms.DEFAULT_DESTINATIONS.values(),
-                                           "pharmacy", "lab", "bed_control", "ed_resus"] if d})
         self.hand_to.clear()
-        self.hand_to.addItem("(no change: " + (task.get("destination") or "none").replace("_", " ") + ")", None)
-        for d in destinations:
-            self.hand_to.addItem(d.replace("_", " "), d)
+        self.hand_to.addItem(f"(no change: {destination_text(task.get('destination'), 'none')})", None)
+        for d in hand_over_choices(task):
+            self.hand_to.addItem(destination_text(d), d)
         self._show_moves(task["status"])
         self.back_button.setFocus()
 

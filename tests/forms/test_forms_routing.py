@@ -142,3 +142,13 @@ def test_unknown_workflow():
         forms.route_destination("triage", {})
     with pytest.raises(forms.UnknownWorkflow):
         forms.escalated_priority("triage", {})
+
+
+def test_known_destinations_are_every_queue_a_route_can_name():
+    """The hand-over list is made from the routes, so a queue a form can be routed to is always offered."""
+    built_in = forms.known_destinations()
+    assert {"ed_nursing", "ed_resus", "lab", "lab_supervisor", "pharmacy", "bed_control", "referral_office"} == \
+        set(built_in)
+    site = overlay(default_destination={"specimen_handoff": "satellite_lab"})
+    assert set(forms.known_destinations(site)) == set(built_in) | {"satellite_lab"}
+    assert list(forms.known_destinations(site)) == sorted(forms.known_destinations(site))
