@@ -23,6 +23,7 @@ from pathlib import Path
 
 from app.services import tasks as ts
 from app.services.demo import DEMO_PASSWORD, example_answers, seed_demo
+from app.store import eventlog, integrity
 from app.store.database import open_encrypted
 from app.store.projections import rebuild
 from app.store.store import Store
@@ -99,7 +100,7 @@ def main() -> int:
         unlock_ms = (time.perf_counter() - t0) * 1000
 
         answers = {w: example_answers(w) for w in WORKFLOWS}
-        body = store.query("SELECT body FROM events ORDER BY seq DESC LIMIT 1")[0]["body"]
+        body = eventlog.latest_body(store)
         raw = RawSQLCipher(folder)
         latencies, capture_s, block = [], 0.0, 100
         # Interleave capture and baseline in blocks so both see the same disk and machine load.
@@ -117,12 +118,12 @@ def main() -> int:
         raw_per_s = raw.per_s()
         raw.db.conn.close()
 
-        store_events = store.query("SELECT count(*) AS n FROM events")[0]["n"]
-        before = store.projection_digest()
+        store_events = eventlog.event_count(store)
+        before = integrity.projection_digest(store)
         t0 = time.perf_counter()
         applied = rebuild(store.db)
         rebuild_per_s = applied / (time.perf_counter() - t0)
-        if store.projection_digest() != before:
+        if integrity.projection_digest(store) != before:
             raise SystemExit("rebuild changed the projections: that is a bug, not a benchmark result")
         store.close()
         result = {

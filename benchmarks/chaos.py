@@ -48,7 +48,7 @@ from app.services import tasks as task_service
 from app.services.demo import DEMO_PASSWORD, example_answers, synthetic_census
 from app.services.enrollment import enroll
 from app.services.patients import import_census
-from app.store import outbox
+from app.store import eventlog, outbox
 from app.store.store import Store
 from sync.central.db import CentralDB, events, quarantine
 from sync.central.enroll import create_token
@@ -430,11 +430,11 @@ class Simulation:
         boards, pending = {}, {}
         for ws in [*self.stations, self.hostile]:
             store = ws.open()
-            for body in store.iter_event_bodies():
+            for body in eventlog.all_bodies(store):
                 ev = json.loads(body)
                 if ev["device_id"] == store.device_id:
                     own.append(ev["event_id"])
-            pending[ws.name] = store.pending_count()
+            pending[ws.name] = outbox.pending_count(store)
             if ws is not self.hostile:
                 boards[ws.name] = {t["task_id"]: (t["status"], t["priority"], t["version"], t["patient_id"])
                                    for t in task_service.list_tasks(store)}

@@ -39,6 +39,7 @@ import forms
 from app.services import sync as sync_service
 from app.services.demo import DEMO_PASSWORD, example_answers
 from app.services.enrollment import enroll
+from app.store import eventlog, outbox
 from app.store.store import Store
 from sync.central.db import CentralDB, events
 from sync.central.enroll import create_token
@@ -124,7 +125,7 @@ def raw_ingest(db_url: str, store: Store) -> tuple[int, float]:
     db = CentralDB(db_url)
     db.migrate()
     rows = []
-    for body in store.iter_event_bodies("WHERE device_id = ?", [store.device_id]):
+    for body in eventlog.own_bodies(store):
         ev = json.loads(body)
         rows.append({"event_id": ev["event_id"], "device_id": ev["device_id"], "device_seq": ev["device_seq"],
                      "site_id": ev["site_id"], "unit_id": ev["unit_id"], "type": ev["type"],
@@ -194,12 +195,12 @@ def main(argv: list[str] | None = None) -> int:
                     first_s = time.perf_counter() - started
                     cpu = {"client_cpu_s": round(time.process_time() - cpu, 3),
                            "central_cpu_s": round(cpu_seconds(proc.pid) - central_cpu, 3)}
-                    assert first.results["accepted"] == n and store.pending_count() == 0, first
+                    assert first.results["accepted"] == n and outbox.pending_count(store) == 0, first
                     forget_answers(store)
                     started = time.perf_counter()
                     dup = sync_service.push(store, client, in_flight=args.in_flight)
                     dup_s = time.perf_counter() - started
-                    assert dup.results["duplicate"] == n and store.pending_count() == 0, dup
+                    assert dup.results["duplicate"] == n and outbox.pending_count(store) == 0, dup
             finally:
                 proc.terminate()
                 proc.wait(10)

@@ -9,9 +9,11 @@ import sqlcipher3
 import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from store_rows import rows
 
 from app.services import patients as pt
 from app.services.errors import InputError
+from app.store import integrity
 from app.store.migrations import apply_migrations
 from app.store.projections import Projector
 from sync.events import new_id
@@ -89,9 +91,9 @@ def test_rebuild_gives_the_newest_census_even_when_the_log_holds_it_first(demo_s
                                    "location": "ward-7 bed 20"}], as_of="2026-11-25T09:00:00Z")
     pt.import_census(demo_store, [{"patient_id": "P900001", "family": "Zztest-Moved", "given": "Earlier",
                                    "location": "ward-7 bed 1"}], as_of="2026-11-25T08:00:00Z")
-    row = demo_store.query("SELECT given, location FROM patients WHERE patient_id = 'P900001'")[0]
+    row = rows(demo_store, "SELECT given, location FROM patients WHERE patient_id = 'P900001'")[0]
     assert row == {"given": "Later", "location": "ward-7 bed 20"}
-    before, after, _ = demo_store.rebuild_projections()
+    before, after, _ = integrity.rebuild_projections(demo_store)
     assert before == after
 
 
@@ -120,9 +122,9 @@ def test_a_store_from_before_the_rule_keeps_its_newest_census(tmp_path):
     try:
         pt.import_census(store, [{"patient_id": "P900001", "family": "Zztest-Old", "given": "Store",
                                   "location": "bed 1"}], as_of="2026-11-25T08:00:00Z")
-        assert store.query("SELECT location FROM patients WHERE patient_id = 'P900001'")[0]["location"] == "bed 7"
+        assert rows(store, "SELECT location FROM patients WHERE patient_id = 'P900001'")[0]["location"] == "bed 7"
         pt.import_census(store, [{"patient_id": "P900001", "family": "Zztest-Old", "given": "Store",
                                   "location": "bed 2"}], as_of="2026-11-25T10:00:00Z")
-        assert store.query("SELECT location FROM patients WHERE patient_id = 'P900001'")[0]["location"] == "bed 2"
+        assert rows(store, "SELECT location FROM patients WHERE patient_id = 'P900001'")[0]["location"] == "bed 2"
     finally:
         store.close()

@@ -8,7 +8,10 @@ import subprocess
 import sys
 import time
 
+from store_rows import rows
+
 from app.services.demo import DEMO_PASSWORD, seed_demo
+from app.store import eventlog, integrity
 from app.store.store import Store
 
 LOOP = r"""
@@ -43,9 +46,9 @@ def test_kill_9_during_a_capture_loop_loses_no_returned_capture(tmp_path):
         proc.wait()
         returned += [line.strip() for line in proc.stdout.read().splitlines() if line.strip()]
         store = Store.open(tmp_path / "s", "admin", DEMO_PASSWORD)
-        held = {r["task_id"] for r in store.query("SELECT task_id FROM tasks")}
+        held = {r["task_id"] for r in rows(store, "SELECT task_id FROM tasks")}
         assert set(returned) <= held, f"lost: {set(returned) - held}"
-        assert store.verify() == store.query("SELECT count(*) AS n FROM events")[0]["n"]
-        before, after, _ = store.rebuild_projections()
+        assert store.verify() == eventlog.event_count(store)
+        before, after, _ = integrity.rebuild_projections(store)
         assert before == after
         store.close()

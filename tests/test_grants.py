@@ -8,9 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 from clihelp import NURSE_PASSWORD, as_json, tideover
+from store_rows import rows
 
 from app.services.demo import DEMO_PASSWORD
-from app.store import eventlog
+from app.store import eventlog, users
 from app.store.database import transaction
 from app.store.errors import NotPermitted
 from app.store.store import SYSTEM_ACTOR, Store
@@ -31,15 +32,15 @@ def _grant_payload(store: Store, user_id: str, role: str, *, signer: str, key, e
 
 
 def _users(store: Store) -> dict[str, str]:
-    return {r["user_id"]: r["role"] for r in store.query("SELECT user_id, role FROM users")}
+    return {r["user_id"]: r["role"] for r in rows(store, "SELECT user_id, role FROM users")}
 
 
 def test_every_grant_of_a_new_store_is_signed_and_verifies(demo_store):
-    book = demo_store.grant_book()
+    book = users.grant_book(demo_store)
     assert not book.legacy and book.first_admin[0] == "admin"
     assert {u: r[0] for u, r in book.users.items()} == {"admin": "admin", "nina": "nurse",
                                                         "colm": "unit_coordinator", "sam": "super_user"}
-    grants = [orjson.loads(b) for b in demo_store.iter_event_bodies("WHERE type = 'user.added'")]
+    grants = [orjson.loads(b) for b in eventlog.bodies_of_type(demo_store, "user.added")]
     assert all(g["payload"]["granted_by"] == "admin" and g["payload"]["signature"] for g in grants)
     assert demo_store.verify() > 0
 
@@ -65,13 +66,13 @@ def test_a_nurse_cannot_make_herself_admin_through_the_store(nurse_store):
 
 
 def test_a_role_change_is_signed_and_an_old_grant_cannot_be_replayed(demo_store):
-    demo_store.change_role("nina", "admin")
-    demo_store.change_role("nina", "nurse")
-    grant = orjson.loads(list(demo_store.iter_event_bodies("WHERE type = 'user.role_changed'"))[0])
+    users.change_role(demo_store, "nina", "admin")
+    users.change_role(demo_store, "nina", "nurse")
+    grant = orjson.loads(list(eventlog.bodies_of_type(demo_store, "user.role_changed"))[0])
     assert grant["payload"]["role"] == "admin"
     with pytest.raises(NotPermitted, match="signature"):  # same grant, new event: the signature covers the id
         demo_store.record("user.role_changed", grant["payload"])
-    assert demo_store.grant_book().role_of("nina") == "nurse"
+    assert users.grant_book(demo_store).role_of("nina") == "nurse"
     data_dir = demo_store.data_dir
     demo_store.close()
     nina = Store.open(data_dir, "nina", DEMO_PASSWORD)
@@ -86,7 +87,7 @@ def test_the_role_comes_from_the_signed_grants_not_the_users_table(nurse_store):
     again = Store.open(data_dir, "nina", DEMO_PASSWORD)
     assert again.actor.role == "nurse"
     with pytest.raises(NotPermitted):
-        again.add_user("eve", "Eve", "admin", "a long enough passphrase for eve")
+        users.add_user(again, "eve", "Eve", "admin", "a long enough passphrase for eve")
     again.close()
 
 
@@ -147,9 +148,9 @@ def test_site_recovery_grants_the_new_admin_with_the_device_key(tmp_path):
                             password=DEMO_PASSWORD, recovery_public_pem=pub)
     store.close()
     ivan = Store.recover(tmp_path / "s", priv, None, "ivan", "Ivan IT", "ivan has a long passphrase")
-    grant = orjson.loads(list(ivan.iter_event_bodies("WHERE type = 'user.added'"))[-1])
+    grant = orjson.loads(list(eventlog.bodies_of_type(ivan, "user.added"))[-1])
     assert grant["payload"]["granted_by"] == DEVICE_SIGNER and grant["actor"]["user_id"] == "system"
-    ivan.add_user("nina", "Nina", "nurse", "nina has a long passphrase")  # ivan signs with his own key
+    users.add_user(ivan, "nina", "Nina", "nurse", "nina has a long passphrase")  # ivan signs with his own key
     assert ivan.verify() > 0
     ivan.close()
 
@@ -158,22 +159,22 @@ def test_a_store_made_before_user_keys_is_sealed_and_its_users_get_keys(tmp_path
     data = tmp_path / "legacy"
     shutil.copytree(LEGACY, data)
     ada = Store.open(data, "ada", LEGACY_PASSWORD)
-    before = ada.grant_book()
+    before = users.grant_book(ada)
     assert before.legacy and before.sealed and before.users["ada"][1] is not None
     assert before.users["nina"] == ["nurse", None]  # nina binds hers when she signs in
-    ada.add_user("omar", "Omar", "nurse", "omar has a long passphrase")
+    users.add_user(ada, "omar", "Omar", "nurse", "omar has a long passphrase")
     assert ada.verify() > 0
     ada.close()
     nina = Store.open(data, "nina", LEGACY_PASSWORD)
-    book = nina.grant_book()
+    book = users.grant_book(nina)
     assert book.users["nina"][1] is not None and book.users["omar"][0] == "nurse"
     with pytest.raises(NotPermitted):  # sealed: an unsigned grant no longer counts
         nina.record("user.added", {"user_id": "eve", "display_name": "Eve", "role": "admin"})
-    assert [r["type"] for r in nina.query("SELECT type FROM events WHERE type IN ('device.grants_sealed', "
+    assert [r["type"] for r in rows(nina, "SELECT type FROM events WHERE type IN ('device.grants_sealed', "
                                           "'user.key_bound') ORDER BY seq")] == \
         ["device.grants_sealed", "user.key_bound", "user.key_bound"]
     assert nina.verify() > 0
     nina.close()
     again = Store.open(data, "nina", LEGACY_PASSWORD)  # nothing more to upgrade
-    assert again.query("SELECT count(*) AS n FROM events WHERE type = 'user.key_bound'")[0]["n"] == 2
+    assert rows(again, "SELECT count(*) AS n FROM events WHERE type = 'user.key_bound'")[0]["n"] == 2
     again.close()

@@ -10,10 +10,12 @@ from datetime import timedelta
 
 import pytest
 from clihelp import ADMIN_PASSWORD, NURSE_PASSWORD, tideover
+from store_rows import rows
 
 from app.services import patients as pt
 from app.services import tasks as ts
 from app.services.demo import DEMO_PASSWORD, example_answers, seed_demo
+from app.store import eventlog, users
 from app.store.errors import NotPermitted, StoreError, TooSoon, WrongPassword
 from app.store.keyring import BREAK_GLASS_ID, Keyring
 from app.store.store import Store
@@ -49,7 +51,7 @@ def test_two_processes_writing_one_store_keep_one_chain(tmp_path):
     other.close()
     got = ts.capture_task(store, "referral", "P100002", example_answers("referral"))
     assert ts.get_task(store, got.task_id)["status"] == "requested"
-    assert store.verify() == store.query("SELECT count(*) AS n FROM events")[0]["n"]
+    assert store.verify() == eventlog.event_count(store)
     store.close()
 
 
@@ -57,8 +59,8 @@ def test_users_added_in_two_sessions_both_keep_their_keys(tmp_path):
     a, _ = Store.create(tmp_path / "s", site_id="site-a", unit_id="ward-7", admin_id="ada",
                         admin_name="Ada", password=PASSWORD)
     b = Store.open(tmp_path / "s", "ada", PASSWORD)
-    a.add_user("bob", "Bob", "nurse", "bob has a long passphrase")
-    b.add_user("carol", "Carol", "nurse", "carol has a long passphrase")
+    users.add_user(a, "bob", "Bob", "nurse", "bob has a long passphrase")
+    users.add_user(b, "carol", "Carol", "nurse", "carol has a long passphrase")
     a.close()
     b.close()
     assert Store.open(tmp_path / "s", "bob", "bob has a long passphrase").actor.user_id == "bob"
@@ -110,17 +112,17 @@ def test_pulled_events_with_gaps_still_verify_and_private_types_are_not_taken(tm
     a, made = seed_demo(tmp_path / "a")
     b, _ = Store.create(tmp_path / "b", site_id="demo-general", unit_id="ward-7", admin_id="ada",
                         admin_name="Ada", password=PASSWORD)
-    bodies = [json.loads(x) for x in a.iter_event_bodies("WHERE device_id = ?", [a.device_id])]
-    taken = b.ingest_remote(bodies)
+    bodies = [json.loads(x) for x in eventlog.own_bodies(a)]
+    taken = eventlog.ingest_remote(b, bodies)
     assert taken == sum(1 for x in bodies if x["type"].split(".")[0] in ("task", "patient", "census"))
-    assert not b.query("SELECT 1 FROM users WHERE user_id = 'nina'")  # roles never come from elsewhere
+    assert not rows(b, "SELECT 1 FROM users WHERE user_id = 'nina'")  # roles never come from elsewhere
     assert b.verify() > taken
     assert ts.get_task(b, made["referral"])["workflow"] == "referral"
 
 
 def test_a_remote_event_with_coerced_fields_is_refused(tmp_path):
     store, _ = seed_demo(tmp_path / "a")
-    body = json.loads(next(store.iter_event_bodies("WHERE type = 'task.created'")))
+    body = json.loads(next(eventlog.bodies_of_type(store, "task.created")))
     body["device_seq"] = str(body["device_seq"])
     body["hash"] = recompute_hash(body)
     with pytest.raises(InvalidEvent, match="canonical form"):
@@ -228,7 +230,7 @@ def test_checkpoints_are_append_only(demo_store):
     import sqlcipher3
 
     demo_store.checkpoint("sync")
-    assert [r["name"] for r in demo_store.query("SELECT name FROM migrations ORDER BY number")][:2] == \
+    assert [r["name"] for r in rows(demo_store, "SELECT name FROM migrations ORDER BY number")][:2] == \
         ["event_log_and_projections", "checkpoints_append_only"]
     with pytest.raises(sqlcipher3.IntegrityError, match="append-only"):
         demo_store.db.execute("DELETE FROM checkpoints")
@@ -242,7 +244,7 @@ def test_an_older_store_gets_new_migrations_when_it_is_opened(tmp_path):
     store.db.conn.execute("DELETE FROM migrations WHERE number = 2")
     store.close()
     store = Store.open(tmp_path / "s", "admin", DEMO_PASSWORD)
-    names = {r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    names = {r["name"] for r in rows(store, "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert {"checkpoints_no_update", "checkpoints_no_delete"} <= names
     assert store.verify() > 0
     store.close()

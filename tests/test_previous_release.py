@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from clihelp import tideover
+from store_rows import rows
 
 from app.services.demo import DEMO_PASSWORD
 from app.store.migrations import MIGRATIONS
@@ -24,7 +25,7 @@ RELEASES = {
 
 
 def _migrations(store: Store) -> list[tuple[int, str]]:
-    return [(r["number"], r["name"]) for r in store.query("SELECT number, name FROM migrations ORDER BY number")]
+    return [(r["number"], r["name"]) for r in rows(store, "SELECT number, name FROM migrations ORDER BY number")]
 
 
 @pytest.mark.parametrize("release", sorted(RELEASES))
@@ -39,17 +40,17 @@ def test_a_store_of_the_previous_release_migrates_once_and_verifies(release, tmp
     assert _migrations(store) == [(number, name) for number, name, _step in MIGRATIONS]
     # The steps the old release had ran when it made the store; the others ran now, at this open.
     created = store.meta()["created_at"]
-    assert [r["number"] for r in store.query("SELECT number FROM migrations WHERE applied_at <= ? ORDER BY number",
+    assert [r["number"] for r in rows(store, "SELECT number FROM migrations WHERE applied_at <= ? ORDER BY number",
                                              [created])] == made_with
     assert len(MIGRATIONS) > len(made_with)
-    tasks = store.query("SELECT task_id, workflow FROM tasks")
+    tasks = rows(store, "SELECT task_id, workflow FROM tasks")
     assert len(tasks) == n_tasks
     assert store.verify() > 0
     store.close()
 
     again = Store.open(data, user, password)  # nothing left to apply: each step ran once
     assert _migrations(again) == [(number, name) for number, name, _step in MIGRATIONS]
-    assert again.query("SELECT task_id, workflow FROM tasks") == tasks
+    assert rows(again, "SELECT task_id, workflow FROM tasks") == tasks
     again.close()
     verify = tideover(data, "audit", "verify", user=user, password=password)
     assert re.search(r"audit verify: \d+ events", verify.stdout) and "chain intact" in verify.stdout

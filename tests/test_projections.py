@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import random
 
+from store_rows import rows
+
 from app.services import tasks as ts
 from app.services.demo import example_answers, seed_demo
+from app.store import eventlog
 from app.store.projections import fold_task
 from app.store.store import Store
 
@@ -20,18 +23,18 @@ def workstation(path):
 
 
 def own_events(store):
-    return [json.loads(b) for b in store.iter_event_bodies("WHERE device_id = ?", [store.device_id])]
+    return [json.loads(b) for b in eventlog.own_bodies(store)]
 
 
 def task_rows(store):
-    return store.query("SELECT task_id, status, priority, destination, version, needs_review, summary,"
+    return rows(store, "SELECT task_id, status, priority, destination, version, needs_review, summary,"
                        " last_event_id FROM tasks ORDER BY task_id")
 
 
 def test_concurrent_edits_from_two_devices_converge_and_are_flagged(tmp_path):
     a, made = seed_demo(tmp_path / "a")
     b = workstation(tmp_path / "b")
-    b.ingest_remote(own_events(a))
+    eventlog.ingest_remote(b, own_events(a))
     task_id = made["referral"]
     assert ts.get_task(b, task_id)["status"] == "accepted"
     # Both wards' workstations move the same task from the same version while apart.
@@ -39,8 +42,8 @@ def test_concurrent_edits_from_two_devices_converge_and_are_flagged(tmp_path):
     ts.transition_task(b, task_id, "cancelled", reason="duplicate referral")
     a_new = [e for e in own_events(a) if e["task_id"] == task_id][-1:]
     b_new = [e for e in own_events(b) if e.get("task_id") == task_id]
-    a.ingest_remote(b_new)
-    b.ingest_remote(a_new)
+    eventlog.ingest_remote(a, b_new)
+    eventlog.ingest_remote(b, a_new)
     row_a, row_b = ts.get_task(a, task_id), ts.get_task(b, task_id)
     assert row_a["status"] == row_b["status"]
     assert row_a["needs_review"] == row_b["needs_review"] == 1
@@ -52,7 +55,7 @@ def test_concurrent_edits_from_two_devices_converge_and_are_flagged(tmp_path):
 def test_any_arrival_order_gives_the_same_tasks(tmp_path):
     a, _ = seed_demo(tmp_path / "a")
     b = workstation(tmp_path / "b")
-    b.ingest_remote(own_events(a))
+    eventlog.ingest_remote(b, own_events(a))
     for task in ts.list_tasks(b, open_only=True):
         ts.add_note(b, task["task_id"], "seen on the second workstation")
     got = ts.capture_task(a, "ed_triage", "P100009", example_answers("ed_triage"))
@@ -64,7 +67,7 @@ def test_any_arrival_order_gives_the_same_tasks(tmp_path):
         random.Random(seed).shuffle(order)
         c = workstation(tmp_path / f"c{seed}")
         for body in order:
-            c.ingest_remote([body])
+            eventlog.ingest_remote(c, [body])
         digests.add(json.dumps(task_rows(c)))
         c.close()
     assert len(digests) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from store_rows import rows
 
 import forms
 from app.services import patients as pt
@@ -105,7 +106,7 @@ def test_answers_amendment_is_a_new_event(nurse_store):
 def test_viewing_a_task_is_recorded(nurse_store):
     task_id = ts.list_tasks(nurse_store)[0]["task_id"]
     ts.show_task(nurse_store, task_id)
-    views = nurse_store.query("SELECT body FROM events WHERE type = 'access.view'")
+    views = rows(nurse_store, "SELECT body FROM events WHERE type = 'access.view'")
     assert any(task_id in v["body"] for v in views)
 
 

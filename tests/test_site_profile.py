@@ -15,6 +15,7 @@ from app.services import profiles
 from app.services import tasks as ts
 from app.services.demo import example_answers
 from app.services.errors import InputError
+from app.store import eventlog
 from app.store.store import Store
 from sync.clock import Clock
 from sync.profile import MAX_PROFILE_BYTES, ProfileRefused, read_signed_profile
@@ -105,7 +106,7 @@ def store(tmp_path):
 
 
 def applied_events(store) -> list[dict]:
-    return [json.loads(b)["payload"] for b in store.iter_event_bodies("WHERE type = 'device.profile_applied'")]
+    return [json.loads(b)["payload"] for b in eventlog.bodies_of_type(store, "device.profile_applied")]
 
 
 def test_a_newer_profile_replaces_the_one_in_use_and_is_audited(kit, store):

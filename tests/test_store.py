@@ -8,9 +8,11 @@ import shutil
 
 import pytest
 import sqlcipher3
+from store_rows import rows
 
 from app.services import tasks as ts
 from app.services.demo import DEMO_PASSWORD, example_answers, seed_demo
+from app.store import eventlog, integrity, users
 from app.store.database import DB_NAME, KEYRING_NAME
 from app.store.errors import (
     AccountLocked,
@@ -65,7 +67,7 @@ def test_journal_settings_survive_power_loss(tmp_path):
     store, _ = new_store(tmp_path / "s")
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert [r["name"] for r in store.query("SELECT name FROM migrations ORDER BY number")][0] == \
+    assert [r["name"] for r in rows(store, "SELECT name FROM migrations ORDER BY number")][0] == \
         "event_log_and_projections"
     store.close()
 
@@ -127,7 +129,7 @@ def test_failed_unlocks_enter_the_chain_at_the_next_sign_in(tmp_path, fake_clock
         Store.open(tmp_path / "s", "my secret passphrase typed here", "x" * 20, clock=fake_clock)
     assert "my secret passphrase" not in (tmp_path / "s" / KEYRING_NAME).read_text()
     store = Store.open(tmp_path / "s", "ada", PASSWORD, clock=fake_clock)
-    failed = [json.loads(b) for b in store.iter_event_bodies("WHERE type = 'access.unlock_failed'")]
+    failed = [json.loads(b) for b in eventlog.bodies_of_type(store, "access.unlock_failed")]
     assert [f["payload"]["user_id"] for f in failed] == ["ada", "(unknown user)"]
     assert store.verify() > 0
     # A success resets the counter.
@@ -137,17 +139,17 @@ def test_failed_unlocks_enter_the_chain_at_the_next_sign_in(tmp_path, fake_clock
 
 def test_admin_unlocks_a_locked_account(tmp_path):
     store, _ = new_store(tmp_path / "s", lockout_limit=1)
-    store.add_user("nina", "Nina Nurse", "nurse", "quiet meadow under rain")
+    users.add_user(store, "nina", "Nina Nurse", "nurse", "quiet meadow under rain")
     store.close()
     with pytest.raises(AccountLocked):
         Store.open(tmp_path / "s", "nina", "wrong password entirely")
     admin = Store.open(tmp_path / "s", "ada", PASSWORD)
-    admin.unlock_account("nina")
+    users.unlock_account(admin, "nina")
     admin.close()
     nina = Store.open(tmp_path / "s", "nina", "quiet meadow under rain")
     assert nina.actor.role == "nurse"
     with pytest.raises(NotPermitted):
-        nina.add_user("x", "X", "nurse", "another long passphrase")
+        users.add_user(nina, "x", "X", "nurse", "another long passphrase")
     nina.close()
 
 
@@ -269,7 +271,7 @@ def test_flipping_a_byte_in_the_file_is_detected(tmp_path):
 
 
 def test_a_full_disk_fails_the_capture_cleanly_and_loses_nothing(nurse_store):
-    before = nurse_store.query("SELECT count(*) AS n FROM events")[0]["n"]
+    before = eventlog.event_count(nurse_store)
     head = nurse_store.head
     pages = nurse_store.db.execute("PRAGMA page_count").fetchone()[0]
     # SQLite reports a full disk and a database at its page limit with the same SQLITE_FULL error.
@@ -280,7 +282,7 @@ def test_a_full_disk_fails_the_capture_cleanly_and_loses_nothing(nurse_store):
         for _ in range(50):
             ts.capture_task(nurse_store, "referral", "P100001", big)
     nurse_store.db.execute("PRAGMA max_page_count = 1073741823")
-    after = nurse_store.query("SELECT count(*) AS n FROM events")[0]["n"]
+    after = eventlog.event_count(nurse_store)
     assert nurse_store.verify() == after
     assert nurse_store.head.device_seq == head.device_seq + (after - before)
     captured = ts.capture_task(nurse_store, "referral", "P100001", example_answers("referral"))
@@ -289,12 +291,12 @@ def test_a_full_disk_fails_the_capture_cleanly_and_loses_nothing(nurse_store):
 
 def test_rebuild_gives_the_same_projections(demo_store):
     ts.add_note(demo_store, demo_store.made["referral"], "called the cardiology registrar")
-    before, after, count = demo_store.rebuild_projections()
+    before, after, count = integrity.rebuild_projections(demo_store)
     assert before == after
-    assert count == demo_store.query("SELECT count(*) AS n FROM events")[0]["n"]
+    assert count == eventlog.event_count(demo_store)
     demo_store.db.execute("UPDATE tasks SET status = 'completed'")
-    assert demo_store.projection_digest() != before
-    _b, repaired, _n = demo_store.rebuild_projections()
+    assert integrity.projection_digest(demo_store) != before
+    _b, repaired, _n = integrity.rebuild_projections(demo_store)
     assert repaired == before
 
 
@@ -305,7 +307,7 @@ def test_record_many_is_all_or_nothing(nurse_store):
     with pytest.raises(Exception, match="answers"):
         nurse_store.record_many([good, bad])
     assert nurse_store.head == head
-    assert nurse_store.verify() == nurse_store.query("SELECT count(*) AS n FROM events")[0]["n"]
+    assert nurse_store.verify() == eventlog.event_count(nurse_store)
 
 
 def test_keyring_and_store_files_are_private(tmp_path):
@@ -336,15 +338,15 @@ def test_a_really_full_filesystem_fails_cleanly(tmp_path):
             for _ in range(5000):
                 returned.append(ts.capture_task(store, "referral", "P100001", example_answers("referral")).task_id)
         assert len(returned) > 10
-        held = {r["task_id"] for r in store.query("SELECT task_id FROM tasks")}
+        held = {r["task_id"] for r in rows(store, "SELECT task_id FROM tasks")}
         assert set(returned) <= held
-        assert store.verify() == store.query("SELECT count(*) AS n FROM events")[0]["n"]
+        assert store.verify() == eventlog.event_count(store)
         store.db.conn.close()
         store.db = None
         # IT frees space (here: the filesystem grows); the store reopens with every capture in it.
         subprocess.run(["mount", "-o", "remount,size=16m", str(mnt)], check=True)
         reopened = Store.open(mnt / "s", "admin", DEMO_PASSWORD)
-        assert set(returned) <= {r["task_id"] for r in reopened.query("SELECT task_id FROM tasks")}
+        assert set(returned) <= {r["task_id"] for r in rows(reopened, "SELECT task_id FROM tasks")}
         more = ts.capture_task(reopened, "referral", "P100001", example_answers("referral"))
         assert ts.get_task(reopened, more.task_id)["status"] == "requested"
         reopened.close()

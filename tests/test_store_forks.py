@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import sqlcipher3
+from store_rows import rows
 
 from app.services.demo import DEMO_PASSWORD, seed_demo
 from app.store.store import Store
@@ -30,9 +31,9 @@ def test_an_older_store_gets_the_fork_tables_and_stays_append_only(tmp_path):
     store.close()
     store = Store.open(tmp_path / "s", "admin", DEMO_PASSWORD)
     try:
-        assert store.query("SELECT name FROM migrations WHERE number = 5")[0]["name"] == "chain_forks"
+        assert rows(store, "SELECT name FROM migrations WHERE number = 5")[0]["name"] == "chain_forks"
         assert store.verify() > 0
-        row = store.query("SELECT event_id, device_id, device_seq, type, task_id, hlc, hash, body FROM events "
+        row = rows(store, "SELECT event_id, device_id, device_seq, type, task_id, hlc, hash, body FROM events "
                           "WHERE device_id = ? ORDER BY device_seq DESC LIMIT 1", [store.device_id])[0]
         conn = store.db.conn
         # An event cannot be removed, nor removed after a copy that differs from it by one byte.
@@ -62,6 +63,6 @@ def test_an_older_store_gets_the_fork_tables_and_stays_append_only(tmp_path):
                       row["hlc"], row["hash"], row["body"]])
         conn.execute("DELETE FROM events WHERE event_id = ?", [row["event_id"]])
         conn.execute("ROLLBACK")
-        assert store.query("SELECT count(*) AS n FROM events WHERE event_id = ?", [row["event_id"]])[0]["n"] == 1
+        assert rows(store, "SELECT count(*) AS n FROM events WHERE event_id = ?", [row["event_id"]])[0]["n"] == 1
     finally:
         store.close()

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from store_rows import rows
 
+from app.store import eventlog
 from app.store.projections import TASK_COLUMNS, fold_task
 from app.store.store import Store
 from forms.vocabulary import FINISHED_STATUSES
@@ -161,8 +163,8 @@ def arrival_store(tmp_path_factory):
 
 
 def _task_row(store: Store, task_id: str) -> dict | None:
-    rows = store.query(f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE task_id = ?", [task_id])
-    return rows[0] if rows else None
+    found = rows(store, f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE task_id = ?", [task_id])
+    return found[0] if found else None
 
 
 @given(seed=st.integers(0, 2 ** 32), n_devices=st.integers(2, 3), steps=st.integers(1, 25),
@@ -175,6 +177,6 @@ def test_any_arrival_order_folds_to_the_same_task_on_a_real_store(arrival_store,
     arrival.shuffle(shuffled)
     size = max(1, len(shuffled) // chunks)
     for i in range(0, len(shuffled), size):  # pulled page by page, each page its own transaction
-        arrival_store.ingest_remote(shuffled[i:i + size])
+        eventlog.ingest_remote(arrival_store, shuffled[i:i + size])
     got = _task_row(arrival_store, made[0]["task_id"])
     assert got == {c: v for c, v in fold_all(made).items() if c in TASK_COLUMNS}

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from app.store import eventlog, users
 from app.store.database import KEYRING_NAME
 from app.store.errors import AccountLocked, TooSoon, WrongPassword
 from app.store.keyring import COUNTERS_NAME
@@ -35,7 +36,7 @@ def fail(data_dir, clock, times: int) -> None:
 def failures_in_chain(data_dir, clock) -> list[dict]:
     store = Store.open(data_dir, "ada", PASSWORD, clock=clock)
     try:
-        return [json.loads(b)["payload"] for b in store.iter_event_bodies("WHERE type = 'access.unlock_failed'")]
+        return [json.loads(b)["payload"] for b in eventlog.bodies_of_type(store, "access.unlock_failed")]
     finally:
         store.close()
 
@@ -99,13 +100,13 @@ def test_a_damaged_counter_file_does_not_stop_sign_in_and_the_keyring_counts_sti
 
 def test_an_admin_unlock_clears_both_places(workstation, fake_clock):
     admin = Store.open(workstation, "ada", PASSWORD, clock=fake_clock)
-    admin.add_user("ivan", "Ivan IT", "admin", "copper meadow seventy lanterns")
+    users.add_user(admin, "ivan", "Ivan IT", "admin", "copper meadow seventy lanterns")
     admin.close()
     fail(workstation, fake_clock, 4)
     fake_clock.advance(600)
     with pytest.raises(AccountLocked):
         Store.open(workstation, "ada", WRONG, clock=fake_clock)
     ivan = Store.open(workstation, "ivan", "copper meadow seventy lanterns", clock=fake_clock)
-    ivan.unlock_account("ada")
+    users.unlock_account(ivan, "ada")
     ivan.close()
     Store.open(workstation, "ada", PASSWORD, clock=fake_clock).close()

@@ -8,6 +8,7 @@ from pathlib import Path
 from app.services import access
 from app.services import workstation as ws
 from app.services.errors import InputError
+from app.store import integrity, users
 from app.store.keyring import make_recovery_keypair
 from app.store.store import Store
 from forms.vocabulary import DEFAULT_MODE, ROLES, WORKSTATION_MODES
@@ -105,13 +106,13 @@ def cmd_user_add(args, ctx) -> int:
 
 
 def cmd_user_role(args, ctx) -> int:
-    ctx.store().change_role(args.name, args.role)
+    users.change_role(ctx.store(), args.name, args.role)
     print(f"{args.name} is now {args.role.replace('_', ' ')}.")
     return 0
 
 
 def cmd_user_unlock(args, ctx) -> int:
-    ctx.store().unlock_account(args.name)
+    users.unlock_account(ctx.store(), args.name)
     print(f"Unlocked {args.name}.")
     return 0
 
@@ -143,7 +144,7 @@ def cmd_status(args, ctx) -> int:
 def cmd_rebuild(args, ctx) -> int:
     store = ctx.store()
     access.require_supervisor(store)
-    before, after, count = store.rebuild_projections()
+    before, after, count = integrity.rebuild_projections(store)
     print(f"before {before}")
     print(f"after  {after}")
     print(f"{count} events applied; projections {'match' if before == after else 'DIFFER'}")

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import forms
+from app.store import users
 from app.store.store import Store
 from sync.clock import Clock
 
@@ -61,7 +62,7 @@ def seed_demo(data_dir: Path, *, site_id: str = "demo-general", unit_id: str = "
     store, _code = init_workstation(data_dir, site_id=site_id, unit_id=unit_id, admin_id="admin",
                                     admin_name="Ada Admin (IT)", password=DEMO_PASSWORD, clock=clock)
     for user_id, name, role in DEMO_USERS:
-        store.add_user(user_id, name, role, DEMO_PASSWORD)
+        users.add_user(store, user_id, name, role, DEMO_PASSWORD)
     pt.import_census(store, synthetic_census(census_size, unit_id))
     made = {}
     for i, workflow in enumerate(forms.WORKFLOWS):

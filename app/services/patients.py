@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from app.store import read_models
 from app.store.store import Store
 from sync.clock import iso, parse_rfc3339, seconds_since
 
@@ -61,19 +62,15 @@ def load_census_file(store: Store, path: Path) -> int:
 
 
 def census_age_seconds(store: Store) -> float | None:
-    rows = store.query("SELECT max(as_of) AS as_of FROM patients WHERE temporary = 0")
-    if not rows or not rows[0]["as_of"]:
+    taken = read_models.census_as_of(store)
+    if not taken:
         return None
-    return seconds_since(rows[0]["as_of"], store.clock.now())
+    return seconds_since(taken, store.clock.now())
 
 
 def search_patients(store: Store, text: str = "", limit: int = 50) -> list[dict]:
     """Patients whose name, MRN, id or location contains ``text`` (case-insensitive)."""
-    like = f"%{text.strip().lower()}%"
-    return store.query(
-        "SELECT * FROM patients WHERE lower(family || ' ' || given || ' ' || given || ' ' || family || ' ' ||"
-        " coalesce(mrn, '') || ' ' || patient_id || ' ' || coalesce(location, '')) LIKE ?"
-        " ORDER BY temporary, family, given LIMIT ?", [like, limit])
+    return read_models.patients_matching(store, text, limit)
 
 
 def view_patient_search(store: Store, text: str = "", limit: int = 50) -> list[dict]:
@@ -87,7 +84,7 @@ def similar_patients(store: Store, family: str, given: str, birth_date: str | No
     """Census patients whose name is close to this one: the warning shown before a temporary registration."""
     target = f"{family} {given}".lower()
     found = []
-    for p in store.query("SELECT * FROM patients"):
+    for p in read_models.all_patients(store):
         score = difflib.SequenceMatcher(None, target, f"{p['family']} {p['given']}".lower()).ratio()
         if score >= 0.8 or (birth_date and p["birth_date"] == birth_date and
                             p["family"].lower() == family.lower()):
@@ -102,8 +99,7 @@ def next_downtime_id(store: Store) -> str:
         f"{DEFAULT_DOWNTIME_PREFIX}-{store.unit_id}-{store.device_id[-4:].upper()}-"
     start = int(store.settings.get("downtime_id_start", 1))
     end = int(store.settings.get("downtime_id_end", 9999))
-    used = store.query("SELECT count(*) AS n FROM patients WHERE temporary = 1 AND substr(patient_id, 1, ?) = ?",
-                       [len(prefix), prefix])[0]["n"]
+    used = read_models.temporary_ids_issued(store, prefix)
     number = start + used
     if number > end:
         raise InputError("This workstation has used its whole range of downtime identifiers; "
@@ -139,8 +135,8 @@ def register_temp_patient(store: Store, family: str, given: str, *, birth_date: 
 def link_temp_patient(store: Store, temp_patient_id: str, patient_id: str, reason: str | None = None) -> str:
     """After recovery, a super-user links a temporary patient to their real record."""
     access.require_supervisor(store)
-    temp = store.query("SELECT * FROM patients WHERE patient_id = ?", [temp_patient_id])
-    if not temp or not temp[0]["temporary"]:
+    temp = read_models.patient(store, temp_patient_id)
+    if not temp or not temp["temporary"]:
         raise InputError(f"{temp_patient_id} is not a temporary patient on this workstation.")
     if not patient_id.strip():
         raise InputError("Give the patient's real identifier to link to.")

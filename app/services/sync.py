@@ -31,7 +31,7 @@ import orjson
 
 from app.services import disk
 from app.services.backoff import backoff_ceiling
-from app.store import outbox, setaside
+from app.store import eventlog, integrity, outbox, setaside
 from app.store.errors import DiskFull
 from app.store.store import Store
 from sync import answers
@@ -346,7 +346,7 @@ def pull(store: Store, client: httpx.Client, *, retry: Retry | None = None,
             page = _decode(resp)
             try:
                 if page["events"]:
-                    applied += store.ingest_remote(page["events"])
+                    applied += eventlog.ingest_remote(store, page["events"])
                 if page["cursor"] != cursor:
                     cursor = page["cursor"]
                     store.set_meta("pull_cursor", str(cursor))
@@ -361,7 +361,7 @@ def pull(store: Store, client: httpx.Client, *, retry: Retry | None = None,
 
 def _compact(store: Store) -> None:
     try:
-        store.compact_wal()
+        integrity.compact_wal(store)
     except DiskFull:
         pass  # the WAL keeps its size until the next large pull; nothing is lost
 

@@ -9,9 +9,10 @@ import json
 from dataclasses import dataclass
 
 import forms
+from app.store import eventlog, read_models
 from app.store.errors import NotFound, StoreError
 from app.store.store import Store
-from forms.vocabulary import DEFAULT_PRIORITY, FINISHED_STATUSES, WORKFLOWS, needs_reason
+from forms.vocabulary import DEFAULT_PRIORITY, WORKFLOWS, needs_reason
 from sync.events import new_id
 from sync.taskorder import in_fold_order
 from sync.taskstate import INITIAL_STATUS, check_priority, check_transition, higher_priority
@@ -114,44 +115,25 @@ def add_note(store: Store, task_id: str, text: str) -> str:
 
 
 def get_task(store: Store, task_id: str) -> dict:
-    rows = store.query("SELECT * FROM tasks WHERE task_id = ?", [task_id])
-    if not rows:
+    task = read_models.task(store, task_id)
+    if task is None:
         raise NotFound(f"No task {task_id} on this workstation.")
-    return rows[0]
+    return task
 
 
 def list_tasks(store: Store, *, workflow: str | None = None, status: str | None = None,
                destination: str | None = None, priority: str | None = None, open_only: bool = False,
                limit: int | None = None) -> list[dict]:
     """Tasks with their patient's name, newest first, filtered as asked."""
-    where, params = [], []
-    for col, val in (("t.workflow", workflow), ("t.status", status), ("t.destination", destination),
-                     ("t.priority", priority)):
-        if val:
-            where.append(f"{col} = ?")
-            params.append(val)
-    if open_only:
-        finished = sorted(FINISHED_STATUSES)  # written out from the vocabulary, never by hand
-        where.append(f"t.status NOT IN ({', '.join('?' * len(finished))})")
-        params += finished
-    sql = ("SELECT t.task_id, t.workflow, t.patient_id, p.family, p.given, p.temporary, p.linked_to, "
-           "t.status, t.priority, t.destination, t.summary, t.occurred_at, t.created_at, t.updated_at, "
-           "t.created_by, t.version, t.needs_review, t.back_entry, t.mode, t.correlation_id "
-           "FROM tasks t LEFT JOIN patients p ON p.patient_id = t.patient_id")
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY t.created_at DESC, t.task_id"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return store.query(sql, params)
+    return read_models.task_list(store, workflow=workflow, status=status, destination=destination,
+                                 priority=priority, open_only=open_only, limit=limit)
 
 
 def show_task(store: Store, task_id: str, *, record_view: bool = True) -> dict:
     """The task, its patient, its answers and its full timeline; the view itself is recorded."""
     task = get_task(store, task_id)
     task["answers"] = current_answers(store, task)
-    patients = store.query("SELECT * FROM patients WHERE patient_id = ?", [task["patient_id"]])
-    task["patient"] = patients[0] if patients else None
+    task["patient"] = read_models.patient(store, task["patient_id"])
     task["timeline"] = timeline(store, task_id)
     if record_view:
         access.record_view(store, access.VIEW_TASK, target_id=task_id)
@@ -174,15 +156,14 @@ def view_task_list(store: Store, **filters) -> list[dict]:
 
 def current_answers(store: Store, task: dict) -> dict:
     """The task's form answers (a QuestionnaireResponse) as last recorded."""
-    rows = store.query("SELECT body FROM events WHERE event_id = ?", [task["answers_event_id"]])
-    return json.loads(rows[0]["body"])["payload"]["answers"] if rows else {}
+    body = eventlog.body_of(store, task["answers_event_id"])
+    return json.loads(body)["payload"]["answers"] if body else {}
 
 
 def timeline(store: Store, task_id: str) -> list[dict]:
     """Every event of a task in fold order: time, actor, source, destination, correlation id."""
     entries = []
-    bodies = in_fold_order(json.loads(row["body"]) for row in store.query(
-        "SELECT body FROM events WHERE task_id = ?", [task_id]))
+    bodies = in_fold_order(json.loads(body) for body in eventlog.task_bodies(store, task_id))
     for b in bodies:
         p = b["payload"]
         entry = {"event_id": b["event_id"], "type": b["type"], "occurred_at": b["occurred_at"],
@@ -205,11 +186,11 @@ def timeline(store: Store, task_id: str) -> list[dict]:
 
 
 def _patient(store: Store, patient_id: str) -> dict:
-    rows = store.query("SELECT * FROM patients WHERE patient_id = ?", [patient_id])
-    if not rows:
+    found = read_models.patient(store, patient_id)
+    if found is None:
         raise InputError(f"Patient {patient_id} is not on this unit's census; find them with "
                          f"`tideover patients search` or register a temporary patient.")
-    return rows[0]
+    return found
 
 
 __all__ = ["Captured", "capture_task", "transition_task", "update_answers", "add_note", "get_task",

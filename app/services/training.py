@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import forms
+from app.store import users
 from sync.clock import Clock
 
 from . import patients as pt
@@ -45,7 +46,7 @@ def ensure_training_store(data_dir: Path, *, clock: Clock | None = None, census_
                                     settings={"mode": "training", **(settings or {})}, clock=clock)
     try:
         for user_id, name, role in DEMO_USERS:
-            store.add_user(user_id, name, role, TRAINING_PASSWORD)
+            users.add_user(store, user_id, name, role, TRAINING_PASSWORD)
         pt.import_census(store, synthetic_census(census_size, "training-ward"), source="training")
         for i, workflow in enumerate(forms.WORKFLOWS):
             captured = ts.capture_task(store, workflow, f"P{100001 + i}", example_answers(workflow))

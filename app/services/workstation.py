@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-from app.store import forks
+from app.store import eventlog, forks, read_models, syncstate, users
 from app.store.store import Store
 from forms.vocabulary import ROLES
 from sync.clock import SKEW_FLAG_S, Clock
@@ -55,11 +55,11 @@ def unlock_break_glass(data_dir: Path, code: str, reason: str, user_name: str,
 def add_user(store: Store, user_id: str, role: str, password: str, display_name: str | None = None) -> None:
     if role not in ROLES:
         raise InputError(f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.")
-    store.add_user(user_id, display_name or user_id, role, password)
+    users.add_user(store, user_id, display_name or user_id, role, password)
 
 
 def list_users(store: Store) -> list[dict]:
-    return store.query("SELECT user_id, display_name, role, active FROM users ORDER BY user_id")
+    return read_models.users(store)
 
 
 def status(store: Store) -> dict:
@@ -67,15 +67,11 @@ def status(store: Store) -> dict:
     from .enrollment import plain_http_warning
     from .patients import census_age_seconds
 
-    counts = store.query("SELECT (SELECT count(*) FROM events) AS events,"
-                         " (SELECT count(*) FROM sync_state WHERE state = 'quarantined') AS quarantined,"
-                         " (SELECT count(*) FROM set_aside) AS set_aside,"
-                         " (SELECT count(*) FROM tasks) AS tasks,"
-                         " (SELECT count(*) FROM tasks WHERE needs_review = 1) AS needs_review")[0]
+    counts = read_models.status_counts(store)
     meta = store.meta()
     return {"site_id": store.site_id, "unit_id": store.unit_id, "device_id": store.device_id,
             "mode": store.settings["mode"], "events": counts["events"],
-            "pending_sync": store.pending_count(), "quarantined": counts["quarantined"],
+            "pending_sync": syncstate.pending_count(store), "quarantined": counts["quarantined"],
             "set_aside": counts["set_aside"], "tasks": counts["tasks"],
             "needs_review": counts["needs_review"], "last_sync": meta.get("last_sync"),
             "central_url": meta.get("central_url"), "census_age_s": census_age_seconds(store),
@@ -88,10 +84,10 @@ def status(store: Store) -> dict:
 
 def _chain_refused_warning(store: Store) -> str | None:
     """The central refused this workstation's log where it differs from the central's copy."""
-    row = store.query("SELECT min(device_seq) AS seq FROM sync_state WHERE reason = 'chain_broken'")[0]
-    if row["seq"] is None:
+    seq = read_models.first_refused_at_chain_break(store)
+    if seq is None:
         return None
-    return (f"The central refused this workstation's log from seq {row['seq']}: it differs from the central's "
+    return (f"The central refused this workstation's log from seq {seq}: it differs from the central's "
             f"copy (restored from a backup, or changed). Events from there on are not synced; call IT.")
 
 
@@ -106,10 +102,10 @@ def clock_status(meta: dict) -> dict:
 def export_audit(store: Store, out: TextIO) -> int:
     """Write every event as one canonical JSON line; the export itself is recorded first."""
     access.require_supervisor(store)
-    total = store.query("SELECT count(*) AS n FROM events")[0]["n"]
+    total = eventlog.event_count(store)
     store.record("access.export", {"what": "audit", "count": total + 1, "format": "jsonl"})
     n = 0
-    for body in store.iter_event_bodies():
+    for body in eventlog.all_bodies(store):
         out.write(body + "\n")
         n += 1
     return n
@@ -120,8 +116,7 @@ def break_glass_review(store: Store) -> list[dict]:
     for a super-user's review."""
     access.require_supervisor(store)
     rows = []
-    for body in store.iter_event_bodies("WHERE type IN ('access.sign_in', 'access.unlock_failed', "
-                                        "'device.chain_recovered')"):
+    for body in eventlog.bodies_of_type(store, "access.sign_in", "access.unlock_failed", "device.chain_recovered"):
         b = json.loads(body)
         if b["type"] == "access.sign_in" and b["payload"].get("method") != "break_glass":
             continue

@@ -92,3 +92,11 @@ def transaction(db: sqlite_utils.Database):
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def rows(db: sqlite_utils.Database, sql: str, params: list | tuple = ()) -> list[dict]:
+    """Rows as dicts, for the store's own named reads (read_models.py, outbox.py, setaside.py)."""
+    with store_errors():
+        cur = db.execute(sql, list(params))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

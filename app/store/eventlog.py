@@ -165,6 +165,11 @@ def body_of(store: Store, event_id: str) -> str | None:
     return next(_bodies(store, "SELECT body FROM events WHERE event_id = ?", [event_id]), None)
 
 
+def latest_body(store: Store) -> str | None:
+    """The body of the event stored last, or None in an empty store."""
+    return next(_bodies(store, "SELECT body FROM events ORDER BY seq DESC LIMIT 1", []), None)
+
+
 def task_bodies(store: Store, task_id: str) -> Iterator[str]:
     """The bodies of one task's events, in the order they were stored."""
     return _bodies(store, "SELECT body FROM events WHERE task_id = ? ORDER BY seq", [task_id])

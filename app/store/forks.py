@@ -35,6 +35,7 @@ from sync.events import Event, new_id, recompute_hash, seal
 from sync.grants import GrantBook
 from sync.protocol import AFTER_BREAK, CHAIN_BROKEN, HELD
 
+from . import syncstate
 from .database import store_errors, transaction
 from .projections import rebuild_within
 from .store import SYSTEM_ACTOR, Head, Store
@@ -49,7 +50,7 @@ _CHAIN_FIELDS = ("event_id", "device_seq", "prev_hash", "hash")
 def trusted_prefix(store: Store) -> int:
     """The highest seq up to which the central is known to hold exactly this store's events: every
     one has an answer, none of them the refusal at a chain break (which older clients recorded)."""
-    mark = store.sync_watermark()
+    mark = syncstate.sync_watermark(store)
     with store_errors():
         row = store.db.execute(f"SELECT min(device_seq) FROM sync_state WHERE reason IN "
                                f"({', '.join('?' for _ in _REFUSED_AT_BREAK)})", list(_REFUSED_AT_BREAK)).fetchone()

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sync.checkpoint import Checkpoint, load_private_key, sign_checkpoint
 from sync.protocol import HELD, QUARANTINED, REJECTED
 
-from .database import store_errors
+from . import syncstate
+from .database import rows, store_errors
 from .store import Store
 
 
@@ -26,7 +27,7 @@ class Outgoing:
 
 
 def pending_count(store: Store) -> int:
-    return store.pending_count()
+    return syncstate.pending_count(store)
 
 
 def first_pending_seq(store: Store, after: int = 0) -> int | None:
@@ -35,7 +36,7 @@ def first_pending_seq(store: Store, after: int = 0) -> int | None:
         row = store.db.execute(
             "SELECT min(e.device_seq) FROM events e WHERE e.device_id = ? AND e.device_seq > ? AND NOT EXISTS"
             " (SELECT 1 FROM sync_state s WHERE s.device_seq = e.device_seq)",
-            [store.device_id, max(after, store.sync_watermark())]).fetchone()
+            [store.device_id, max(after, syncstate.sync_watermark(store))]).fetchone()
     return row[0] if row and row[0] is not None else None
 
 
@@ -80,7 +81,7 @@ def apply_answers(store: Store, results: list[dict]) -> dict[str, int]:
                         "result": result, "reason": r.get("reason")})
         changed[state] = changed.get(state, 0) + 1
     if answers:
-        store.record_sync_answers(answers)
+        syncstate.record_sync_answers(store, answers)
     return changed
 
 
@@ -95,7 +96,7 @@ def mark_refused(store: Store, from_seq: int, reason: str, after_reason: str) ->
     answers = [{"device_seq": seq, "event_id": eid, "state": "rejected", "result": "rejected",
                 "reason": reason if seq == from_seq else after_reason} for seq, eid in rows]
     if answers:
-        store.record_sync_answers(answers)
+        syncstate.record_sync_answers(store, answers)
     return len(answers)
 
 
@@ -103,9 +104,9 @@ def held_back(store: Store) -> list[dict]:
     """What a super-user reviews (ids, types and reason codes only: no patient data): this device's
     events the central quarantined or rejected, then events pulled from other devices that this
     workstation could not take and set aside (state ``set_aside``)."""
-    own = store.query("SELECT s.event_id, e.device_id, s.device_seq, s.state, s.reason, e.type, e.task_id "
+    own = rows(store.db, "SELECT s.event_id, e.device_id, s.device_seq, s.state, s.reason, e.type, e.task_id "
                       "FROM sync_state s JOIN events e ON e.device_id = ? AND e.device_seq = s.device_seq "
                       "WHERE s.state IN ('quarantined', 'rejected') ORDER BY s.device_seq", [store.device_id])
-    pulled = store.query("SELECT event_id, device_id, device_seq, 'set_aside' AS state, reason, type, task_id "
+    pulled = rows(store.db, "SELECT event_id, device_id, device_seq, 'set_aside' AS state, reason, type, task_id "
                          "FROM set_aside ORDER BY id")
     return own + pulled

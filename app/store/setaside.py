@@ -14,7 +14,7 @@ import orjson
 from sync.errors import ChainBroken, InvalidEvent
 from sync.protocol import HASH_MISMATCH
 
-from .database import store_errors, transaction
+from .database import rows, store_errors, transaction
 
 REPORT_BATCH = 500
 
@@ -53,18 +53,18 @@ def _encodable(body: object) -> bool:
 
 def listing(store) -> list[dict]:
     """Every pulled event set aside, newest last: ids, type, reason (no bodies: they hold patient data)."""
-    rows = store.query("SELECT event_id, device_id, device_seq, type, task_id, reason, detail, set_aside_at,"
+    found = rows(store.db, "SELECT event_id, device_id, device_seq, type, task_id, reason, detail, set_aside_at,"
                        " reported_at FROM set_aside ORDER BY id")
-    return [{**r, "reported": r.pop("reported_at") is not None} for r in rows]
+    return [{**r, "reported": r.pop("reported_at") is not None} for r in found]
 
 
 def count(store) -> int:
-    return store.query("SELECT count(*) AS n FROM set_aside")[0]["n"]
+    return rows(store.db, "SELECT count(*) AS n FROM set_aside")[0]["n"]
 
 
 def unreported(store, limit: int = REPORT_BATCH) -> list[dict]:
     """Set-aside events the central has not been told about: what goes in a report to it."""
-    return store.query("SELECT id, event_id, reason, detail FROM set_aside WHERE reported_at IS NULL "
+    return rows(store.db, "SELECT id, event_id, reason, detail FROM set_aside WHERE reported_at IS NULL "
                        "ORDER BY id LIMIT ?", [limit])
 
 

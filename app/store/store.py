@@ -13,7 +13,6 @@ chain head. The work lives in one module per job, each taking the store:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import sqlite_utils
@@ -22,9 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sync.checkpoint import Checkpoint, load_private_key, public_key_text
 from sync.clock import Clock
 from sync.events import Actor, Event
-from sync.grants import GrantBook
 
-from . import eventlog, integrity, signin, syncstate, users
+from . import eventlog, integrity, signin, users
 from .database import store_errors, transaction
 from .eventlog import Head
 from .keyring import Keyring
@@ -131,52 +129,3 @@ class Store:
     def verify(self) -> int:
         """Check every chain and the latest signed checkpoint; return events checked (see integrity.py)."""
         return integrity.verify(self)
-
-    # -- kept for callers not yet moved to the modules --------------------------------------
-    def add_user(self, user_id: str, display_name: str, role: str, password: str) -> None:
-        users.add_user(self, user_id, display_name, role, password)
-
-    def change_role(self, user_id: str, role: str) -> None:
-        users.change_role(self, user_id, role)
-
-    def unlock_account(self, user_id: str) -> None:
-        users.unlock_account(self, user_id)
-
-    def grant_book(self) -> GrantBook:
-        return users.grant_book(self)
-
-    def ingest_remote(self, bodies: list[dict]) -> int:
-        return eventlog.ingest_remote(self, bodies)
-
-    def sync_watermark(self) -> int:
-        return syncstate.sync_watermark(self)
-
-    def pending_count(self) -> int:
-        return syncstate.pending_count(self)
-
-    def record_sync_answers(self, answers: list[dict]) -> int:
-        return syncstate.record_sync_answers(self, answers)
-
-    def sync_state_of(self, event_id: str) -> str:
-        return syncstate.sync_state_of(self, event_id)
-
-    def compact_wal(self) -> None:
-        integrity.compact_wal(self)
-
-    def rebuild_projections(self) -> tuple[str, str, int]:
-        return integrity.rebuild_projections(self)
-
-    def projection_digest(self) -> str:
-        return integrity.projection_digest(self)
-
-    def query(self, sql: str, params: list | tuple = ()) -> list[dict]:
-        with store_errors():
-            cur = self.db.execute(sql, list(params))
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-    def iter_event_bodies(self, where: str = "", params: list | tuple = ()) -> Iterator[str]:
-        with store_errors():
-            cur = self.db.conn.execute(f"SELECT body FROM events {where} ORDER BY seq", list(params))
-            for (body,) in cur:
-                yield body

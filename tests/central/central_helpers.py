@@ -10,6 +10,7 @@ import time
 import httpx
 import sqlalchemy as sa
 from pydantic import ValidationError
+from store_rows import rows
 
 from app.services import enrollment
 from app.services import patients as pt
@@ -80,7 +81,7 @@ def record_past_the_store(store, type_: str, payload: dict, actor: dict | None =
 
 
 def capture(store, workflow: str = "ed_triage", patient: str = "P100001") -> str:
-    if not store.query("SELECT 1 FROM patients WHERE patient_id = ?", [patient]):
+    if not rows(store, "SELECT 1 FROM patients WHERE patient_id = ?", [patient]):
         pt.import_census(store, synthetic_census(4, store.unit_id))
     return ts.capture_task(store, workflow, patient, example_answers(workflow)).task_id
 

@@ -11,8 +11,10 @@ from central_helpers import (
     record_past_the_store,
 )
 from fastapi.testclient import TestClient
+from store_rows import rows
 
 from app.services import sync as sync_service
+from app.store import users
 from app.store.store import Store
 from sync.central.app import create_app
 from sync.central.db import CentralDB
@@ -99,7 +101,7 @@ def test_a_real_workstation_syncs_its_signed_grants_and_a_forged_admin_is_quaran
     url, db = central
     a = make_store("a")
     enroll_store(a, url, db)
-    a.add_user("nina", "Nina", "nurse", "nina knows a long passphrase")
+    users.add_user(a, "nina", "Nina", "nurse", "nina knows a long passphrase")
     capture(a)  # the admin loads the census
     data_dir = a.data_dir
     a.close()
@@ -117,7 +119,7 @@ def test_a_real_workstation_syncs_its_signed_grants_and_a_forged_admin_is_quaran
     assert {q["reason"] for q in quarantined(db)} == {"grant_invalid", "actor_not_granted"}
     held = set(held_event_ids(db))
     assert forged.event_id not in held and as_admin.event_id not in held
-    assert nina.query("SELECT count(*) AS n FROM tasks WHERE task_id = ?", [task_id])[0]["n"] == 1
+    assert rows(nina, "SELECT count(*) AS n FROM tasks WHERE task_id = ?", [task_id])[0]["n"] == 1
     nina.close()
 
 
@@ -130,14 +132,14 @@ def test_a_store_made_before_user_keys_syncs_whole_after_its_upgrade(central, tm
     shutil.copytree(Path(__file__).parent.parent / "fixtures" / "store_before_grants", data)
     ada = Store.open(data, "ada", "legacy workstation passphrase")  # seals its grants, binds ada's key
     enroll_store(ada, url, db)
-    ada.add_user("omar", "Omar", "nurse", "omar has a long passphrase")  # signed with ada's new key
+    users.add_user(ada, "omar", "Omar", "nurse", "omar has a long passphrase")  # signed with ada's new key
     ada.close()
     nina = Store.open(data, "nina", "legacy workstation passphrase")
     capture(nina)
     summary = sync_service.sync(nina, sync_service.Link.from_store(nina))
     assert summary["refused"] is None and summary["pending"] == 0
     assert summary["results"]["quarantined"] == summary["results"]["rejected"] == 0
-    assert set(held_event_ids(db, nina.device_id)) == {r["event_id"] for r in nina.query(
+    assert set(held_event_ids(db, nina.device_id)) == {r["event_id"] for r in rows(nina,
         "SELECT event_id FROM events WHERE device_id = ?", [nina.device_id])}
     # After the seal, an unsigned grant written past the store is quarantined at the central.
     forged = record_past_the_store(nina, "user.added", {"user_id": "eve", "display_name": "Eve", "role": "admin"},

@@ -11,8 +11,10 @@ from central_helpers import PASSWORD, capture, counts, enroll_store, held_event_
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from store_rows import rows
 
 from app.cli import main as tideover
+from app.store import outbox
 from app.store.store import Store
 from sync.bundle import sign_receipt
 from sync.central.cli import main as central_cli
@@ -34,7 +36,7 @@ def close(store) -> str:
 
 
 def own_ids(store) -> set[str]:
-    return {r["event_id"] for r in store.query("SELECT event_id FROM events WHERE device_id = ?", [store.device_id])}
+    return {r["event_id"] for r in rows(store, "SELECT event_id FROM events WHERE device_id = ?", [store.device_id])}
 
 
 def run_central(*args) -> int:
@@ -75,7 +77,7 @@ def test_bundle_round_trip_marks_events_synced_and_reimports_change_nothing(ws, 
     summary = json.loads(capsys.readouterr().out)
     assert summary["results"]["accepted"] == exported["events"]
     store = reopen(ws)
-    answered = store.query("SELECT count(*) AS n FROM sync_state WHERE state = 'synced'")[0]["n"]
+    answered = rows(store, "SELECT count(*) AS n FROM sync_state WHERE state = 'synced'")[0]["n"]
     assert answered == exported["events"]
     store.close()
 
@@ -85,11 +87,11 @@ def test_bundle_round_trip_marks_events_synced_and_reimports_change_nothing(ws, 
     assert counts(db) == before and receipt.read_text() == first_receipt
     # Importing the receipt again changes nothing either.
     store = reopen(ws)
-    states = store.query("SELECT * FROM sync_state ORDER BY device_seq")
+    states = rows(store, "SELECT * FROM sync_state ORDER BY device_seq")
     store.close()
     assert tideover([*base, "bundle", "import-receipt", str(receipt)]) == 0
     store = reopen(ws)
-    assert store.query("SELECT * FROM sync_state ORDER BY device_seq") == states
+    assert rows(store, "SELECT * FROM sync_state ORDER BY device_seq") == states
     store.close()
 
 
@@ -131,7 +133,7 @@ def test_a_forged_receipt_is_refused_and_marks_nothing(ws, central, tmp_path, ca
     assert tideover([*base, "bundle", "import-receipt", str(receipt)]) == 1
     assert "not signed" in capsys.readouterr().err
     store = reopen(ws)
-    assert store.query("SELECT count(*) AS n FROM sync_state")[0]["n"] == 0
+    assert rows(store, "SELECT count(*) AS n FROM sync_state")[0]["n"] == 0
     store.close()
 
 
@@ -152,7 +154,7 @@ def test_enrolled_workstation_mixes_http_and_bundle(ws, central, tmp_path, capsy
     # Everything up to the export is held once; the events since (the sign-ins of these commands) are pending.
     held = held_event_ids(db)
     assert len(held) == len(set(held)) and set(held) <= ids
-    assert store.pending_count() == len(ids) - len(held)
+    assert outbox.pending_count(store) == len(ids) - len(held)
     store.close()
 
 
@@ -211,7 +213,7 @@ def test_a_forged_key_file_and_receipt_mark_nothing_and_the_next_bundle_goes_to_
     assert run_central("bundle", "import", str(first), "--receipt", str(genuine), "--db", db.url,
                        *REGISTER) == 0
     store = reopen(ws)
-    ids = [(r["event_id"], r["device_seq"]) for r in store.query(
+    ids = [(r["event_id"], r["device_seq"]) for r in rows(store,
         "SELECT event_id, device_seq FROM events WHERE device_id = ?", [store.device_id])]
     pinned = {k: v for k, v in store.meta().items() if k.startswith("central_")}
     store.close()
@@ -226,7 +228,7 @@ def test_a_forged_key_file_and_receipt_mark_nothing_and_the_next_bundle_goes_to_
                      str(forged_key)]) == 1
     assert not (tmp_path / "x.bundle").exists()
     store = reopen(ws)
-    assert store.query("SELECT count(*) AS n FROM sync_state")[0]["n"] == 0
+    assert rows(store, "SELECT count(*) AS n FROM sync_state")[0]["n"] == 0
     assert {k: v for k, v in store.meta().items() if k.startswith("central_")} == pinned
     store.close()
 
@@ -239,7 +241,7 @@ def test_a_forged_key_file_and_receipt_mark_nothing_and_the_next_bundle_goes_to_
     store = reopen(ws)
     held = held_event_ids(db)
     assert len(held) == len(set(held)) and set(held) == {e for e, _ in ids} | (set(held) & own_ids(store))
-    assert store.query("SELECT count(*) AS n FROM sync_state WHERE state = 'synced'")[0]["n"] == len(held)
+    assert rows(store, "SELECT count(*) AS n FROM sync_state WHERE state = 'synced'")[0]["n"] == len(held)
     store.close()
 
 
@@ -305,6 +307,6 @@ def test_a_central_restored_from_a_backup_gets_the_lost_events_again_by_bundle(w
     assert code == 0 and four["first_seq"] == one["last_seq"] + 1 < three["first_seq"]
     store = reopen(ws)
     held = held_event_ids(db, store.device_id)
-    exported_up_to = max(r["device_seq"] for r in store.query("SELECT device_seq FROM sync_state"))
+    exported_up_to = max(r["device_seq"] for r in rows(store, "SELECT device_seq FROM sync_state"))
     assert len(held) == len(set(held)) == exported_up_to
     store.close()

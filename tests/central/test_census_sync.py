@@ -6,6 +6,7 @@ from central_helpers import enroll_store
 
 from app.services import patients as pt
 from app.services import sync as sync_service
+from app.store import integrity
 
 
 def beds(store) -> dict:
@@ -32,5 +33,5 @@ def test_an_older_snapshot_arriving_later_leaves_both_workstations_agreeing(cent
     expected = {"P100001": "ward-7 bed 12", "P100002": "ward-7 bed 4"}
     assert beds(a) == beds(b) == expected
     for store in (a, b):
-        before, after, _ = store.rebuild_projections()
+        before, after, _ = integrity.rebuild_projections(store)
         assert before == after and beds(store) == expected

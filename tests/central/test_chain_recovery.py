@@ -19,13 +19,14 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from central_helpers import PASSWORD, ThreadServer, capture, enroll_store, held_event_ids
+from store_rows import rows
 
 from app.cli import main as tideover
 from app.services import chain_recovery
 from app.services import sync as sync_service
 from app.services import tasks as ts
 from app.services import workstation as ws
-from app.store import outbox
+from app.store import integrity, outbox, users
 from app.store.store import Store
 from sync.central.db import events as central_events
 from sync.central.queries import verify as central_verify
@@ -52,12 +53,12 @@ def reopen(data_dir: Path) -> Store:
 
 
 def own_ids(store) -> list[str]:
-    return [r["event_id"] for r in store.query("SELECT event_id FROM events WHERE device_id = ? ORDER BY device_seq",
+    return [r["event_id"] for r in rows(store, "SELECT event_id FROM events WHERE device_id = ? ORDER BY device_seq",
                                                [store.device_id])]
 
 
 def task_ids(store) -> set[str]:
-    return {r["task_id"] for r in store.query("SELECT task_id FROM tasks")}
+    return {r["task_id"] for r in rows(store, "SELECT task_id FROM tasks")}
 
 
 def central_bodies(db, device_id: str) -> list[dict]:
@@ -165,7 +166,7 @@ def test_recover_chain_brings_back_every_event_exactly_once(ward):
     assert [f["event_id"] for f in listed] == forked_before
     assert all(f["re_recorded_seq"] > ward["central_head_before_restore"] for f in listed)
     bodies = {b_["event_id"]: b_ for b_ in central_bodies(db, a.device_id)}
-    kept = {r["event_id"]: json.loads(r["body"]) for r in a.query("SELECT event_id, body FROM forked_events")}
+    kept = {r["event_id"]: json.loads(r["body"]) for r in rows(a, "SELECT event_id, body FROM forked_events")}
     for f in listed:
         there, was = bodies[f["event_id"]], kept[f["event_id"]]
         assert there["device_seq"] == f["re_recorded_seq"] and was["device_seq"] == f["forked_seq"]
@@ -179,9 +180,9 @@ def test_recover_chain_brings_back_every_event_exactly_once(ward):
     do_sync(b)
     assert all_tasks(ward) <= task_ids(b)
     # The edit made after the backup came back too.
-    status = a.query("SELECT status FROM tasks WHERE task_id = ?", [ward["synced_before"]])[0]["status"]
+    status = rows(a, "SELECT status FROM tasks WHERE task_id = ?", [ward["synced_before"]])[0]["status"]
     assert status == "received"
-    assert a.verify() == len(own_ids(a)) + a.query("SELECT count(*) AS n FROM events WHERE device_id != ?",
+    assert a.verify() == len(own_ids(a)) + rows(a, "SELECT count(*) AS n FROM events WHERE device_id != ?",
                                                    [a.device_id])[0]["n"]
     checked = central_verify(db)
     assert checked["problems"] == []
@@ -196,7 +197,7 @@ def test_forked_events_stay_in_the_log_and_cannot_be_removed(ward):
     a = ward["a"]
     do_sync(a)
     chain_recovery.recover_chain(a, sync_service.Link.from_store(a), retry=sync_service.Retry(**FAST))
-    forked = a.query("SELECT event_id, body FROM forked_events")
+    forked = rows(a, "SELECT event_id, body FROM forked_events")
     assert len(forked) >= 2
     import sqlcipher3
 
@@ -239,7 +240,7 @@ def test_an_answer_lost_during_recovery_changes_nothing_on_retry(ward):
 def test_a_recovery_killed_before_it_commits_leaves_the_store_as_it_was(ward, monkeypatch):
     a = ward["a"]
     do_sync(a)
-    before = (own_ids(a), a.projection_digest())
+    before = (own_ids(a), integrity.projection_digest(a))
     from app.store import forks
 
     def boom(*_a, **_k):
@@ -248,8 +249,8 @@ def test_a_recovery_killed_before_it_commits_leaves_the_store_as_it_was(ward, mo
     monkeypatch.setattr(forks, "_append_event", boom)
     with pytest.raises(KeyboardInterrupt):
         chain_recovery.recover_chain(a, sync_service.Link.from_store(a), retry=sync_service.Retry(**FAST))
-    assert (own_ids(a), a.projection_digest()) == before
-    assert a.query("SELECT count(*) AS n FROM forked_events")[0]["n"] == 0
+    assert (own_ids(a), integrity.projection_digest(a)) == before
+    assert rows(a, "SELECT count(*) AS n FROM forked_events")[0]["n"] == 0
     monkeypatch.undo()
     report = chain_recovery.recover_chain(a, sync_service.Link.from_store(a), retry=sync_service.Retry(**FAST))
     assert report["sync"]["pending"] == 0
@@ -261,7 +262,7 @@ def test_recover_chain_needs_an_admin(ward, tmp_path):
     from app.store.errors import NotPermitted
 
     a = ward["a"]
-    a.add_user("nina", "Nina Okafor (RN)", "nurse", "lantern harbour violet quiet meadow")
+    users.add_user(a, "nina", "Nina Okafor (RN)", "nurse", "lantern harbour violet quiet meadow")
     nurse = Store.open(ward["dir"], "nina", "lantern harbour violet quiet meadow")
     try:
         with pytest.raises(NotPermitted):
@@ -398,7 +399,7 @@ def test_recover_chain_killed_with_sigkill_at_any_moment_loses_and_doubles_nothi
         try:
             assert st.verify() > 0
             recorded = chain_recovery.list_forks(st)
-            print(f"killed {delay:.2f} s after asking: fork recorded={bool(recorded)} pending={st.pending_count()}")
+            print(f"killed {delay:.2f} s after asking: fork recorded={bool(recorded)} pending={outbox.pending_count(st)}")
             assert len(recorded) <= 1
             if recorded:  # a recorded fork is whole: every forked event is re-recorded in the chain
                 mine = set(own_ids(st))
@@ -431,13 +432,13 @@ def test_a_forked_event_its_maker_may_no_longer_make_stays_in_the_fork_with_the_
     a = make_store("a")
     enroll_store(a, url, db)
     nurse_password = "lantern harbour violet quiet meadow"
-    a.add_user("nina", "Nina Okafor (RN)", "nurse", nurse_password)
+    users.add_user(a, "nina", "Nina Okafor (RN)", "nurse", nurse_password)
     first = capture(a)
     do_sync(a)
     a.close()
     backup(tmp_path / "a", tmp_path / "snap")
     a = reopen(tmp_path / "a")
-    a.change_role("nina", "super_user")
+    users.change_role(a, "nina", "super_user")
     do_sync(a)
     a.close()
     restore(tmp_path / "snap", tmp_path / "a")
@@ -452,7 +453,7 @@ def test_a_forked_event_its_maker_may_no_longer_make_stays_in_the_fork_with_the_
         kept = [e for e in listed if e["re_recorded_seq"] is None]
         assert kept and all("actor_not_granted" in e["reason"] for e in kept)
         assert {e["type"] for e in kept} >= {"access.sign_in", "task.created"}
-        assert a.query("SELECT count(*) AS n FROM forked_events WHERE re_recorded_seq IS NULL")[0]["n"] == len(kept)
+        assert rows(a, "SELECT count(*) AS n FROM forked_events WHERE re_recorded_seq IS NULL")[0]["n"] == len(kept)
         assert first in task_ids(a) and later not in task_ids(a)
         assert a.verify() > 0
         assert do_sync(a)["pending"] == 0

@@ -14,6 +14,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from central_helpers import PASSWORD, FakeDevice, capture, enroll_store, held_event_ids, quarantined
+from store_rows import rows
 
 from app.services import sync as sync_service
 from app.services import tasks as ts
@@ -53,7 +54,7 @@ def sync(store: Store) -> dict:
 
 
 def board_row(store: Store, task_id: str) -> dict:
-    return store.query("SELECT status, version, needs_review, last_event_id FROM tasks WHERE task_id = ?",
+    return rows(store, "SELECT status, version, needs_review, last_event_id FROM tasks WHERE task_id = ?",
                        [task_id])[0]
 
 
@@ -91,7 +92,7 @@ def test_a_23_hours_fast_workstation_does_not_drag_anothers_clock(central, works
     task_id = capture(fast, "referral")
     sync(fast)
     assert sync(right)["pulled"] >= 1
-    far = fast.query("SELECT hlc FROM events WHERE task_id = ?", [task_id])[0]["hlc"]
+    far = rows(fast, "SELECT hlc FROM events WHERE task_id = ?", [task_id])[0]["hlc"]
 
     def ahead_of_own_wall_ms(store: Store) -> int:
         wall = int(store.clock.now().timestamp() * 1000)
@@ -99,7 +100,7 @@ def test_a_23_hours_fast_workstation_does_not_drag_anothers_clock(central, works
 
     assert ahead_of_own_wall_ms(right) <= MAX_DRIFT_MS
     ts.transition_task(right, task_id, "accepted")
-    mine = right.query("SELECT hlc FROM events WHERE task_id = ? AND device_id = ?",
+    mine = rows(right, "SELECT hlc FROM events WHERE task_id = ? AND device_id = ?",
                        [task_id, right.device_id])[0]["hlc"]
     assert mine < far  # its own clock, not the fast one's ...
     assert ts.get_task(right, task_id)["status"] == "accepted"  # ... and still in cause order

@@ -7,6 +7,7 @@ import threading
 
 import httpx
 from central_helpers import FakeDevice, Redirect, ThreadServer, capture, enroll_store, held_event_ids
+from store_rows import rows
 
 from app.services import sync as sync_service
 from app.services import tasks as ts
@@ -21,7 +22,7 @@ def sync(store, url=None):
 
 
 def task_row(store, task_id):
-    return store.query("SELECT status, version, needs_review, last_event_id FROM tasks WHERE task_id = ?",
+    return rows(store, "SELECT status, version, needs_review, last_event_id FROM tasks WHERE task_id = ?",
                        [task_id])[0]
 
 
@@ -73,7 +74,7 @@ def test_two_servers_on_one_database_take_concurrent_pushes_exactly_once(central
         held = held_event_ids(central_db)
         own = set()
         for store in stores:
-            own |= {r["event_id"] for r in store.query("SELECT event_id FROM events WHERE device_id = ?",
+            own |= {r["event_id"] for r in rows(store, "SELECT event_id FROM events WHERE device_id = ?",
                                                         [store.device_id])}
         assert len(held) == len(set(held)) and set(held) == own
         # Each pulls through the other server (its answers signed with the same central key) and sees the
@@ -81,7 +82,7 @@ def test_two_servers_on_one_database_take_concurrent_pushes_exactly_once(central
         for i, store in enumerate(stores):
             sync(store, servers[(i + 1) % 2])
         for store in stores:
-            assert store.query("SELECT count(*) AS n FROM tasks")[0]["n"] == 4
+            assert rows(store, "SELECT count(*) AS n FROM tasks")[0]["n"] == 4
 
 
 def test_the_same_batch_through_two_servers_at_once_is_taken_once(central_db):

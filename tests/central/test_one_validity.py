@@ -7,6 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from central_helpers import FakeDevice, enroll_store, held_event_ids, quarantined
+from store_rows import rows
 
 from app.services import sync as sync_service
 from sync.canonical import event_hash
@@ -66,6 +67,6 @@ def test_the_central_refuses_what_a_workstation_cannot_take_and_the_unit_goes_on
     assert bad["event_id"] not in held_event_ids(db)
     assert bad["event_id"] in {q["event_id"] for q in quarantined(db)}
     summary = sync_service.sync(reader, sync_service.Link.from_store(reader))
-    tasks = {r["task_id"] for r in reader.query("SELECT task_id FROM tasks")}
+    tasks = {r["task_id"] for r in rows(reader, "SELECT task_id FROM tasks")}
     assert {before["task_id"], after["task_id"]} <= tasks
     assert summary["pulled"] == 2

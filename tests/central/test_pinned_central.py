@@ -26,12 +26,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from store_rows import rows
 
 from app.cli import main as tideover
 from app.services import enrollment
 from app.services import sync as sync_service
 from app.services import workstation as ws
 from app.services.errors import InputError
+from app.store import eventlog, outbox
 from sync import answers
 from sync.central.enroll import create_token
 
@@ -102,11 +104,11 @@ def sync(store, **kw):
 
 
 def family(store, patient_id: str = "P100001") -> str:
-    return store.query("SELECT family FROM patients WHERE patient_id = ?", [patient_id])[0]["family"]
+    return rows(store, "SELECT family FROM patients WHERE patient_id = ?", [patient_id])[0]["family"]
 
 
 def sync_states(store) -> list[dict]:
-    return store.query("SELECT * FROM sync_state ORDER BY device_seq")
+    return rows(store, "SELECT * FROM sync_state ORDER BY device_seq")
 
 
 @pytest.mark.parametrize("forger", ["unsigned", "other_key", "replayed"])
@@ -121,8 +123,8 @@ def test_a_fake_central_on_the_pinned_url_is_taken_as_no_answer(central, make_st
     recorder = Recorder()
     sync(a, transport=recorder)  # genuine answers, to replay later
     capture(a, "referral", "P100003")
-    before = {"pending": a.pending_count(), "cursor": a.meta()["pull_cursor"], "family": family(a),
-              "states": sync_states(a), "events": a.query("SELECT count(*) AS n FROM events")[0]["n"]}
+    before = {"pending": outbox.pending_count(a), "cursor": a.meta()["pull_cursor"], "family": family(a),
+              "states": sync_states(a), "events": eventlog.event_count(a)}
     assert before["pending"] > 0
 
     fake = FakeCentral(forger, recorded=recorder.answers)
@@ -135,8 +137,8 @@ def test_a_fake_central_on_the_pinned_url_is_taken_as_no_answer(central, make_st
             with pytest.raises(sync_service.UnsignedAnswer):
                 sync_service.pull(a, client)
     assert [kind for kind, _ in fake.seen] == ["push", "pull"]  # it was asked, and answered
-    after = {"pending": a.pending_count(), "cursor": a.meta()["pull_cursor"], "family": family(a),
-             "states": sync_states(a), "events": a.query("SELECT count(*) AS n FROM events")[0]["n"]}
+    after = {"pending": outbox.pending_count(a), "cursor": a.meta()["pull_cursor"], "family": family(a),
+             "states": sync_states(a), "events": eventlog.event_count(a)}
     assert after == before
     assert a.verify() == before["events"]
 
@@ -144,7 +146,7 @@ def test_a_fake_central_on_the_pinned_url_is_taken_as_no_answer(central, make_st
     summary = sync(a)
     assert summary["pending"] == 0 and summary["results"]["accepted"] == before["pending"]
     assert family(a) != "Zztest-Forged"
-    own = {r["event_id"] for r in a.query("SELECT event_id FROM events WHERE device_id = ?", [a.device_id])}
+    own = {r["event_id"] for r in rows(a, "SELECT event_id FROM events WHERE device_id = ?", [a.device_id])}
     assert own <= set(held_event_ids(db))
 
 

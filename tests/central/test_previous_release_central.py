@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from central_helpers import ThreadServer, capture, enroll_store, held_event_ids
+from store_rows import rows
 from test_schema_drift import schema_drift
 
 from app.services import sync as sync_service
@@ -78,19 +79,19 @@ def test_a_central_of_the_previous_release_migrates_and_still_syncs(db_url, back
             shutil.copytree(RELEASE / "workstation", data)
             old = Store.open(data, "admin", DEMO_PASSWORD)  # the store migrates too
             old.set_meta("central_url", srv.url)  # the old release's central ran on a loopback port now gone
-            assert len(old.query("SELECT task_id FROM tasks")) == OLD_TASKS
+            assert len(rows(old, "SELECT task_id FROM tasks")) == OLD_TASKS
             new_task = capture(old, "ed_triage", "P100003")
             summary = sync_service.sync(old, sync_service.Link.from_store(old))
             assert summary["refused"] is None and summary["pending"] == 0
             assert summary["results"]["quarantined"] == summary["results"]["rejected"] == 0
-            assert set(held_event_ids(db, old.device_id)) == {r["event_id"] for r in old.query(
+            assert set(held_event_ids(db, old.device_id)) == {r["event_id"] for r in rows(old,
                 "SELECT event_id FROM events WHERE device_id = ?", [old.device_id])}
 
             fresh = make_store("fresh")
             enroll_store(fresh, srv.url, db)
             pulled = sync_service.sync(fresh, sync_service.Link.from_store(fresh))
             assert pulled["pending"] == 0
-            tasks = {r["task_id"] for r in fresh.query("SELECT task_id FROM tasks")}
+            tasks = {r["task_id"] for r in rows(fresh, "SELECT task_id FROM tasks")}
             assert len(tasks) == OLD_TASKS + 1 and new_task in tasks
             old.close()
 

@@ -16,6 +16,7 @@ from central_helpers import (
     held_at_central_untakeable,
     store_at_central,
 )
+from store_rows import rows
 
 from app.cli import main as tideover
 from app.services import sync as sync_service
@@ -25,7 +26,7 @@ from sync.central.setaside import list_set_aside
 
 
 def task_ids(store) -> set[str]:
-    return {r["task_id"] for r in store.query("SELECT task_id FROM tasks")}
+    return {r["task_id"] for r in rows(store, "SELECT task_id FROM tasks")}
 
 
 def test_two_workstations_set_aside_what_they_cannot_take_and_keep_pulling(central, make_store, monkeypatch,
@@ -40,7 +41,7 @@ def test_two_workstations_set_aside_what_they_cannot_take_and_keep_pulling(centr
     for store in (a, b):
         summaries[store.device_id] = sync_service.sync(store, sync_service.Link.from_store(store))
         assert {before["task_id"], after["task_id"]} <= task_ids(store)  # the event after it came through
-        assert not store.query("SELECT 1 FROM events WHERE event_id = ?", [bad["event_id"]])
+        assert not rows(store, "SELECT 1 FROM events WHERE event_id = ?", [bad["event_id"]])
         again = sync_service.sync(store, sync_service.Link.from_store(store))
         assert again["pulled"] == 0  # the cursor moved past it: nothing is pulled twice
         held = [h for h in again["held_back"] if h["state"] == "set_aside"]
@@ -58,7 +59,7 @@ def test_two_workstations_set_aside_what_they_cannot_take_and_keep_pulling(centr
     assert all("causation_id" in r["detail"] for r in reports)
 
     # Kept in the encrypted store, never in the clear on disk.
-    kept = a.query("SELECT body FROM set_aside WHERE event_id = ?", [bad["event_id"]])
+    kept = rows(a, "SELECT body FROM set_aside WHERE event_id = ?", [bad["event_id"]])
     assert MARKER in json.loads(kept[0]["body"])["payload"]["text"]
     for path in a.data_dir.iterdir():
         if path.is_file():

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 from central_helpers import PASSWORD, capture, enroll_store, held_event_ids
+from store_rows import rows
 
 from app.services import disk
 from app.services import sync as sync_service
@@ -35,7 +36,7 @@ def notes_from_another_workstation(store, n: int) -> None:
 
 
 def own_ids(store) -> set[str]:
-    return {r["event_id"] for r in store.query("SELECT event_id FROM events WHERE device_id = ?", [store.device_id])}
+    return {r["event_id"] for r in rows(store, "SELECT event_id FROM events WHERE device_id = ?", [store.device_id])}
 
 
 def test_reserve_is_the_smaller_of_the_site_mb_and_percent():
@@ -89,7 +90,7 @@ def test_a_large_pull_stops_between_pages_keeps_the_first_and_cuts_the_wal(centr
     assert summary["pulled"] == 1000 and summary["pull_stopped"] == "disk_reserve"
     assert "pulled 1000: stopped with 100 MB free" in summary["message"]
     assert "what was pulled is kept" in summary["message"]
-    assert a.query("SELECT count(*) AS n FROM events WHERE device_id = ?", [b.device_id])[0]["n"] == 1000
+    assert rows(a, "SELECT count(*) AS n FROM events WHERE device_id = ?", [b.device_id])[0]["n"] == 1000
     # The pulled page went through the WAL; it is cut back afterwards (the sync's own notes are a few pages).
     assert os.path.getsize(a.data_dir / (DB_NAME + "-wal")) < 64 * 1024
     rest = sync_service.sync(a, sync_service.Link.from_store(a), free_space=free(5 * GB))

@@ -7,10 +7,11 @@ import json
 
 import pytest
 from central_helpers import PASSWORD, capture, enroll_store, held_event_ids, record_past_the_store
+from store_rows import rows
 
 from app.cli import main as tideover
 from app.services import sync as sync_service
-from app.store import outbox
+from app.store import outbox, syncstate
 from sync.central.enroll import create_token
 
 
@@ -21,7 +22,7 @@ def forget_answers(store) -> None:
 
 
 def own_event_ids(store) -> set[str]:
-    return {r["event_id"] for r in store.query("SELECT event_id FROM events WHERE device_id = ?",
+    return {r["event_id"] for r in rows(store, "SELECT event_id FROM events WHERE device_id = ?",
                                                 [store.device_id])}
 
 
@@ -42,7 +43,7 @@ def test_two_workstations_see_each_others_tasks(central, make_store):
     assert first_b["pulled"] >= 2  # A's census and task
     assert again_a["pulled"] >= 2  # B's census and task
     for store in (a, b):
-        tasks = {r["task_id"]: r for r in store.query("SELECT task_id, workflow, status FROM tasks")}
+        tasks = {r["task_id"]: r for r in rows(store, "SELECT task_id, workflow, status FROM tasks")}
         assert set(tasks) == {task_a, task_b}
         assert tasks[task_b]["workflow"] == "specimen_handoff"
     # The central holds exactly what the two workstations made, once each.
@@ -50,7 +51,7 @@ def test_two_workstations_see_each_others_tasks(central, make_store):
     assert len(held) == len(set(held))
     assert set(held) == own_event_ids(a) | own_event_ids(b)
     assert a.meta()["last_sync"] == again_a["at"]
-    assert a.query("SELECT why FROM checkpoints ORDER BY id DESC LIMIT 1")[0]["why"] == "sync"
+    assert rows(a, "SELECT why FROM checkpoints ORDER BY id DESC LIMIT 1")[0]["why"] == "sync"
 
 
 def test_a_second_sync_sends_nothing_and_pulls_nothing(central, make_store):
@@ -148,7 +149,7 @@ def test_a_quarantined_event_is_shown_at_the_workstation_and_blocks_nothing(cent
     assert summary["held_back"] == [{"event_id": odd.event_id, "device_id": a.device_id,
                                      "device_seq": odd.device_seq, "state": "quarantined",
                                      "reason": "key_mismatch", "type": "device.initialized", "task_id": None}]
-    assert a.sync_state_of(odd.event_id) == "quarantined"
-    assert task_id in {r["task_id"] for r in a.query("SELECT task_id FROM tasks")}
+    assert syncstate.sync_state_of(a, odd.event_id) == "quarantined"
+    assert task_id in {r["task_id"] for r in rows(a, "SELECT task_id FROM tasks")}
     held = set(held_event_ids(db))
     assert odd.event_id not in held and own_event_ids(a) - held == {odd.event_id}

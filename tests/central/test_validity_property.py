@@ -17,6 +17,7 @@ from test_ingest_rules import JSON, ODD, _near, _paths, _value_at
 from app.services import patients as pt
 from app.services import tasks as ts
 from app.services.demo import example_answers, synthetic_census
+from app.store import eventlog
 from sync.canonical import event_hash
 from sync.central.app import take_push
 from sync.central.db import events
@@ -44,9 +45,9 @@ def real_events(store) -> list[dict]:
     pt.link_temp_patient(store, temp, "P100002", reason="wristband found")
     # As the break-glass nurse, whom every device has without a grant: the central's check of who
     # may act on a device (sync.grants) is device trust, not the validity of the event.
-    return [{**json.loads(b), "actor": {**FakeDevice.actor, "on_behalf_of": None}} for b in store.iter_event_bodies("WHERE device_id = ? AND type NOT LIKE 'access.%' "
-                                                          "AND type NOT LIKE 'user.%' AND type NOT LIKE "
-                                                          "'device.%'", [store.device_id])]
+    own = [json.loads(b) for b in eventlog.own_bodies(store)]
+    return [{**b, "actor": {**FakeDevice.actor, "on_behalf_of": None}} for b in own
+            if not b["type"].startswith(("access.", "user.", "device."))]
 
 
 @st.composite
@@ -122,12 +123,12 @@ def _hashable(body: dict) -> bool:
 
 def workstation_accepts(store, body: dict) -> bool:
     wire = json.loads(json.dumps(body))  # as a pull page hands it over
-    before = store.query("SELECT count(*) AS n FROM events")[0]["n"]
+    before = eventlog.event_count(store)
     try:
-        store.ingest_remote([wire])
+        eventlog.ingest_remote(store, [wire])
     except TideoverError:
         return False
-    taken = store.query("SELECT count(*) AS n FROM events")[0]["n"] > before
+    taken = eventlog.event_count(store) > before
     if not is_shared_type(str(body.get("type"))):  # never pulled: what the workstation's check says
         try:
             parse_event(wire)

@@ -7,6 +7,8 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from store_rows import rows
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
@@ -53,7 +55,7 @@ def read_store(data_dir: Path, sql: str, params=()) -> list[dict]:
     """What the database holds, read as the super-user after the window is done."""
     store = Store.open(data_dir, "sam", DEMO_PASSWORD)
     try:
-        return store.query(sql, params)
+        return rows(store, sql, params)
     finally:
         store.close("exit")
 

@@ -14,6 +14,7 @@ import httpx
 import sqlalchemy as sa
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialog
+from store_rows import rows
 
 from app.services import patients as pt
 from app.services import tasks as ts
@@ -152,7 +153,7 @@ def test_an_event_the_central_quarantines_is_a_count_and_a_list_for_the_super_us
                                                                                   enrolled_dir, central):
     store = Store.open(enrolled_dir, "admin", DEMO_PASSWORD)
     try:
-        taken = store.query("SELECT event_id, device_seq FROM events WHERE type = 'task.created' "
+        taken = rows(store, "SELECT event_id, device_seq FROM events WHERE type = 'task.created' "
                             "ORDER BY device_seq LIMIT 1")[0]
     finally:
         store.close("exit")

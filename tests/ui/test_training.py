@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from PySide6.QtCore import Qt
+from store_rows import rows
 
 from app.services.training import TRAINING_PASSWORD, training_dir
 from app.store.store import Store
@@ -52,8 +53,8 @@ def test_training_store_watermark_and_printout(qtbot, window, demo_dir, tmp_path
     window.session.close_now()
     store = Store.open(training_dir(demo_dir), "sam", TRAINING_PASSWORD)
     try:
-        modes = {json.loads(r["body"])["mode"] for r in store.query("SELECT body FROM events")}
-        printed = store.query("SELECT count(*) AS n FROM events WHERE type = 'access.print'")[0]["n"]
+        modes = {json.loads(r["body"])["mode"] for r in rows(store, "SELECT body FROM events")}
+        printed = rows(store, "SELECT count(*) AS n FROM events WHERE type = 'access.print'")[0]["n"]
     finally:
         store.close("exit")
     assert modes == {"training"}
