@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from store_rows import rows
 
 import forms
 from app.services import patients as pt
 from app.services import tasks as ts
 from app.services.demo import example_answers
 from app.services.errors import InputError
+from app.store import eventlog
 from app.store.errors import NotFound, NotPermitted
 from sync.errors import IllegalTransition
 
@@ -106,8 +108,8 @@ def test_answers_amendment_is_a_new_event(nurse_store):
 def test_viewing_a_task_is_recorded(nurse_store):
     task_id = ts.list_tasks(nurse_store)[0]["task_id"]
     ts.show_task(nurse_store, task_id)
-    views = rows(nurse_store, "SELECT body FROM events WHERE type = 'access.view'")
-    assert any(task_id in v["body"] for v in views)
+    views = [json.loads(b)["payload"] for b in eventlog.bodies_of_type(nurse_store, "access.view")]
+    assert any(v["what"] == "task" and v["target_id"] == task_id for v in views)
 
 
 def test_temporary_patient_warns_about_similar_names(nurse_store):

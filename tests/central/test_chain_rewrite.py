@@ -3,9 +3,10 @@ central at the next sync, shown to IT and on the workstation (issue 8, finding 7
 
 from __future__ import annotations
 
+import json
+
 import orjson
 from central_helpers import PASSWORD, capture, enroll_store, held_event_ids
-from store_rows import rows
 
 from app.services import sync as sync_service
 from app.services import workstation as ws
@@ -51,7 +52,7 @@ def test_a_rewritten_synced_chain_passes_locally_and_is_refused_and_shown_at_the
     enroll_store(a, url, db)
     task_id = capture(a)
     assert sync_service.sync(a, sync_service.Link.from_store(a))["refused"] is None
-    created = rows(a, "SELECT device_seq, body FROM events WHERE type = 'task.created' AND task_id = ?", [task_id])[0]
+    created = next(b for b in map(json.loads, eventlog.task_bodies(a, task_id)) if b["type"] == "task.created")
     central_copy = set(held_event_ids(db, a.device_id))
 
     def raise_priority(body):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from PySide6.QtCore import Qt
-from store_rows import rows
 
 from app.services.workstation import init_workstation
+from app.store import eventlog
 from app.store.store import Store
 
 from .conftest import WAIT_MS
@@ -34,7 +34,7 @@ def test_break_glass_unlock_is_recorded_with_name_and_reason(qtbot, make_window,
 
     store = Store.open(tmp_path / "store", "ada", ADMIN_PASSWORD)
     try:
-        bodies = [json.loads(r["body"]) for r in rows(store, "SELECT body FROM events WHERE type = 'access.sign_in'")]
+        bodies = [json.loads(b) for b in eventlog.bodies_of_type(store, "access.sign_in")]
     finally:
         store.close("exit")
     glass = [b for b in bodies if b["payload"].get("method") == "break_glass"]

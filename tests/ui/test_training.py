@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from store_rows import rows
 
 from app.services.training import TRAINING_PASSWORD, training_dir
+from app.store import eventlog
 from app.store.store import Store
 
 from .conftest import WAIT_MS, read_store, sign_in
@@ -53,7 +54,7 @@ def test_training_store_watermark_and_printout(qtbot, window, demo_dir, tmp_path
     window.session.close_now()
     store = Store.open(training_dir(demo_dir), "sam", TRAINING_PASSWORD)
     try:
-        modes = {json.loads(r["body"])["mode"] for r in rows(store, "SELECT body FROM events")}
+        modes = {json.loads(b)["mode"] for b in eventlog.all_bodies(store)}
         printed = rows(store, "SELECT count(*) AS n FROM events WHERE type = 'access.print'")[0]["n"]
     finally:
         store.close("exit")
