@@ -25,6 +25,7 @@ from pydantic import (
 from forms.vocabulary import Mode, Role, Workflow
 
 from .canonical import GENESIS_HASH, canonical_json, event_hash, normalize
+from .chain import link_break
 from .clock import parse_hlc, parse_time
 from .errors import ChainBroken, InvalidEvent
 from .payloads import PAYLOADS, Payload
@@ -163,18 +164,10 @@ def verify_chain(bodies: Iterable[dict], *, start_seq: int = 1, start_hash: str 
     expected_seq, prev = start_seq, start_hash
     count = 0
     for body in bodies:
-        seq, eid = body.get("device_seq"), body.get("event_id", "?")
-        dev = body.get("device_id", "")
-        if seq != expected_seq:
-            raise ChainBroken(f"Event {eid}: device_seq {seq} where {expected_seq} was expected "
-                              f"(an event is missing or out of order).", device_id=dev,
-                              device_seq=expected_seq, event_id=eid)
-        if body.get("prev_hash") != prev:
-            raise ChainBroken(f"Event {eid} (seq {seq}) does not link to the event before it.",
-                              device_id=dev, device_seq=seq, event_id=eid)
-        if recompute_hash(body) != body.get("hash"):
-            raise ChainBroken(f"Event {eid} (seq {seq}) was changed after it was recorded.",
-                              device_id=dev, device_seq=seq, event_id=eid)
+        broken = link_break(body, expected_seq, prev, recompute_hash(body) == body.get("hash"))
+        if broken is not None:
+            raise ChainBroken(broken.detail, device_id=body.get("device_id", ""), device_seq=broken.device_seq,
+                              event_id=body.get("event_id", "?"))
         prev, expected_seq, count = body["hash"], expected_seq + 1, count + 1
     return count
 
@@ -187,14 +180,14 @@ def verify_fragments(bodies: Iterable[dict]) -> int:
     """
     count, last = 0, None
     for body in bodies:
-        eid, dev, seq = body.get("event_id", "?"), body.get("device_id", ""), body.get("device_seq")
-        if recompute_hash(body) != body.get("hash"):
-            raise ChainBroken(f"Event {eid} of device {dev} (seq {seq}) was changed after it was recorded.",
-                              device_id=dev, device_seq=seq or 0, event_id=eid)
-        if last and last["device_id"] == dev and last["device_seq"] + 1 == seq and \
-                body.get("prev_hash") != last["hash"]:
-            raise ChainBroken(f"Event {eid} of device {dev} (seq {seq}) does not link to the event before it.",
-                              device_id=dev, device_seq=seq, event_id=eid)
+        dev, seq = body.get("device_id", ""), body.get("device_seq")
+        follows = last is not None and last["device_id"] == dev and last["device_seq"] + 1 == seq
+        # Only a consecutive pair can be linked; a lone fragment is checked against its own hash.
+        broken = link_break(body, seq, last["hash"] if follows else body.get("prev_hash"),
+                            recompute_hash(body) == body.get("hash"))
+        if broken is not None:
+            raise ChainBroken(f"Device {dev}: {broken.detail}", device_id=dev, device_seq=broken.device_seq or 0,
+                              event_id=body.get("event_id", "?"))
         last, count = body, count + 1
     return count
 

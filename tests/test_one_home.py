@@ -5,6 +5,7 @@ The homes (docs/rules.md lists them all):
 - reading and showing times, and now: ``sync/clock.py`` (the app's screens take now from the session's clock)
 - "workflow off": ``forms.SiteOverlay.is_on`` (forms/overlay.py)
 - the settings, their defaults and the password policy (two copies kept in step): ``app/store/settings.py``
+- the chain check (seq follows, prev_hash links, hash matches): ``sync.chain.link_break``
 """
 
 from __future__ import annotations
@@ -161,7 +162,21 @@ def test_time_check_fails_on_a_deliberate_violation(tmp_path, source):
 
 # -- rules read through one function ------------------------------------------------------------
 # (what a module may not do itself, the one module that may, and where others go instead)
+def _names_prev_hash(node: ast.AST) -> bool:
+    """``x["prev_hash"]`` or ``x.get("prev_hash")``."""
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.slice, ast.Constant) and node.slice.value == "prev_hash"
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" \
+        and bool(node.args) and isinstance(node.args[0], ast.Constant) and node.args[0].value == "prev_hash"
+
+
 ONE_WAY = [
+    ("checks a chain link itself", lambda n: isinstance(n, ast.Compare) and any(
+        _names_prev_hash(side) for side in (n.left, *n.comparators)),
+     {"sync/chain.py",
+      "sync/central/ingest_write.py",  # a batch against the central's reference copy: "restored or rewritten"
+      "app/store/forks.py"},  # where a fork taken back meets this workstation's own chain
+     "ask sync.chain.link_break"),
     ("reads enabled_workflows", lambda n: isinstance(n, ast.Attribute) and n.attr == "enabled_workflows",
      {"forms/overlay.py", "sync/profile.py", "app/services/profiles.py"},  # the rule; the profile that carries it
      "ask SiteOverlay.is_on(workflow)"),
@@ -190,6 +205,8 @@ def test_each_rule_is_read_through_its_one_function():
     "def may_capture(overlay, workflow):\n    return not overlay.enabled_workflows or workflow in overlay.enabled_workflows\n",
     "import json\ndef set_mode(store, mode):\n    store.set_meta('settings', json.dumps({**store.settings, 'mode': mode}))\n",
     "def limit(keyring):\n    return keyring.policy.get('lockout_limit', 10)\n",
+    "def links(body, prev):\n    return body['prev_hash'] == prev['hash']\n",
+    "def links(body, prev_hash):\n    return prev_hash != body.get('prev_hash')\n",
 ])
 def test_one_way_check_fails_on_a_deliberate_violation(tmp_path, source):
     path = tmp_path / "app" / "services" / "site_rules.py"

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from app.store import forks, outbox
 from app.store.store import Store
+from sync.chain import link_break
 from sync.checkpoint import Checkpoint, verify_checkpoint
 from sync.errors import BadSignature, TideoverError
 from sync.events import recompute_hash
@@ -99,12 +100,15 @@ def _check_copy(store: Store, copy: CentralCopy, after: int, checkpoint: Checkpo
     prev_seq, prev_hash = after, None
     for body, _result, _reason in copy.items:
         seq = body.get("device_seq")
-        if body.get("device_id") != store.device_id or seq != prev_seq + 1:
-            raise ForkCheckFailed(f"The central's copy of this workstation's chain skips or mixes events near "
-                                  f"seq {prev_seq + 1}; nothing was changed. Call IT.")
-        if recompute_hash(body) != body.get("hash") or (prev_hash and body.get("prev_hash") != prev_hash):
-            raise ForkCheckFailed(f"The central's copy of seq {seq} of this workstation does not match its "
-                                  f"hash or link; nothing was changed. Call IT.")
+        if body.get("device_id") != store.device_id:
+            raise ForkCheckFailed(f"The central's copy of this workstation's chain mixes in another device's "
+                                  f"events near seq {prev_seq + 1}; nothing was changed. Call IT.")
+        # The first event of the copy links to what this workstation checks against its own log later.
+        broken = link_break(body, prev_seq + 1, prev_hash or body.get("prev_hash"),
+                            recompute_hash(body) == body.get("hash"))
+        if broken is not None:
+            raise ForkCheckFailed(f"The central's copy of this workstation's chain is broken "
+                                  f"({broken.detail}); nothing was changed. Call IT.")
         prev_seq, prev_hash = seq, body["hash"]
     if not complete or not copy.items:
         return

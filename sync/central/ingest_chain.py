@@ -11,16 +11,15 @@ from __future__ import annotations
 import hashlib
 
 from sync.canonical import canonical_bytes
+from sync.chain import link_break
 from sync.checkpoint import verify_checkpoint
 from sync.errors import BadSignature, InvalidEvent
 from sync.protocol import (
     BAD_SIGNATURE,
     CHAIN_BROKEN,
     CHECKPOINT_MISMATCH,
-    HASH_MISMATCH,
     INVALID_REQUEST,
     NOT_YOUR_DEVICE,
-    SEQ_GAP,
 )
 
 from .enroll import Device
@@ -65,13 +64,6 @@ def chain_texts(evs: list[dict]) -> dict[int, str]:
     prev, texts = None, {}
     for ev in evs:
         seq = ev["device_seq"]
-        if prev is not None:
-            if seq != prev["device_seq"] + 1:
-                raise Contradicts(SEQ_GAP, f"The batch skips from seq {prev['device_seq']} to {seq}.",
-                                  device_seq=prev["device_seq"] + 1)
-            if ev["prev_hash"] != prev["hash"]:
-                raise Contradicts(CHAIN_BROKEN, f"Event {ev['event_id']} (seq {seq}) does not link to the "
-                                                f"event before it.", device_seq=seq)
         claimed = ev.pop("hash")  # what sync.events.recompute_hash does, keeping the canonical text
         try:
             text = canonical_bytes(ev)
@@ -80,12 +72,14 @@ def chain_texts(evs: list[dict]) -> dict[int, str]:
             ok = False
         finally:
             ev["hash"] = claimed
-        if ok and b"\\u0000" in text:  # no database text column holds NUL; no event needs one
+        # The batch's first event links to the central's head (checked where the head is read).
+        broken = link_break(ev, seq if prev is None else prev["device_seq"] + 1,
+                            ev["prev_hash"] if prev is None else prev["hash"], ok)
+        if broken is not None:
+            raise Contradicts(broken.reason, broken.detail, device_seq=broken.device_seq)
+        if b"\\u0000" in text:  # no database text column holds NUL; no event needs one
             raise Unprocessable(INVALID_REQUEST, f"Event {ev['event_id'][:64]} (seq {seq}) contains a NUL "
                                                  f"character.")
-        if not ok:
-            raise Contradicts(HASH_MISMATCH, f"Event {ev['event_id']} (seq {seq}) does not match its hash: "
-                                             f"it was changed after it was made.", device_seq=seq)
         texts[seq] = (text[:-1] + b',"hash":"' + claimed.encode() + b'"}').decode()
         prev = ev
     return texts

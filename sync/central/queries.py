@@ -14,6 +14,7 @@ import orjson
 import sqlalchemy as sa
 
 from sync.canonical import GENESIS_HASH, canonical_bytes
+from sync.chain import link_break
 from sync.checkpoint import Checkpoint, verify_checkpoint
 from sync.clock import SKEW_FLAG_S
 from sync.errors import BadSignature, ChainBroken, InvalidEvent
@@ -239,15 +240,14 @@ def _verify_chain(conn, dev: Device, head_seq: int, head_hash: str, hashes: dict
     expected, prev, count = 1, GENESIS_HASH, 0
     for seq, stored_hash, text, stored in _chain_rows(conn, dev.device_id):
         body = orjson.loads(text)
-        if seq != expected:
+        if seq != expected:  # a row is missing (the body would name the seq its row has)
             raise ChainBroken(f"seq {expected} is missing (found {seq})", device_seq=expected)
         if body.get("device_seq") != seq or body.get("hash") != stored_hash or \
                 body.get("device_id") != dev.device_id:
             raise ChainBroken(f"seq {seq}: the row's columns disagree with its body", device_seq=seq)
-        if body.get("prev_hash") != prev:
-            raise ChainBroken(f"seq {seq} does not link to seq {seq - 1}", device_seq=seq)
-        if _hash_without_own(body) != stored_hash:
-            raise ChainBroken(f"seq {seq} was changed after it was received", device_seq=seq)
+        broken = link_break(body, expected, prev, _hash_without_own(body) == stored_hash)
+        if broken is not None:
+            raise ChainBroken(broken.detail, device_seq=broken.device_seq)
         if stored and (problem := event_problem(body, text)) is not None:
             untakeable[body["event_id"]] = {"event_id": body["event_id"], "device_id": dev.device_id,
                                             "device_seq": seq, "reason": problem.reason, "detail": str(problem),
