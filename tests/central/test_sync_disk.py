@@ -126,6 +126,34 @@ def test_a_disk_that_fills_during_the_pull_keeps_the_push_and_says_so(central, m
     assert sync_service.sync(a, sync_service.Link.from_store(a))["pulled"] == 301  # the new task and its notes
 
 
+def test_a_sync_checkpoint_the_full_disk_refuses_is_said_not_dropped(central, make_store):
+    """After a pull the disk stopped, the sync's own signed checkpoint cannot be written either: the
+    summary says so (it used to be dropped without a word)."""
+    url, db = central
+    a, b = make_store("a"), make_store("b")
+    enroll_store(a, url, db)
+    enroll_store(b, url, db)
+    sync_service.sync(a, sync_service.Link.from_store(a))
+    notes_from_another_workstation(b, 300)
+    sync_service.sync(b, sync_service.Link.from_store(b))
+    a.record("access.view", {"what": "board"})
+    checkpoints = a.db.execute("SELECT count(*) FROM checkpoints").fetchone()[0]
+    # The database refuses the checkpoint as a full disk does; the pulled events do not fit either.
+    a.db.execute("CREATE TEMP TRIGGER full_for_checkpoints BEFORE INSERT ON checkpoints "
+                 "BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END")
+    pages = a.db.execute("PRAGMA page_count").fetchone()[0]
+    a.db.execute(f"PRAGMA max_page_count = {pages}")
+
+    summary = sync_service.sync(a, sync_service.Link.from_store(a))
+
+    assert summary["pull_stopped"] and summary["checkpoint_written"] is False
+    assert summary["message"].endswith("; this sync's signed checkpoint and time could not be written either "
+                                       "(the next sync writes them)")
+    a.db.execute("PRAGMA max_page_count = 1073741823")
+    a.db.execute("DROP TRIGGER full_for_checkpoints")
+    assert a.db.execute("SELECT count(*) FROM checkpoints").fetchone()[0] == checkpoints
+
+
 def test_a_disk_full_while_noting_push_answers_says_the_central_may_hold_them(central, make_store):
     url, db = central
     a = make_store("a")
