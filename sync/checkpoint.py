@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .canonical import canonical_json
 from .errors import BadSignature
+from .fields import HASH_PATTERN
 
 
 class Checkpoint(BaseModel):
@@ -22,7 +23,7 @@ class Checkpoint(BaseModel):
 
     device_id: str
     device_seq: int = Field(ge=0)
-    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    hash: str = Field(pattern=HASH_PATTERN)
     signed_at: str
     signature: str = ""
 

@@ -28,11 +28,10 @@ from .canonical import GENESIS_HASH, canonical_json, event_hash, normalize
 from .chain import link_break
 from .clock import parse_hlc, parse_time
 from .errors import ChainBroken, InvalidEvent
+from .fields import EVENT_ID_LENGTH, HASH_PATTERN, ID_MAX, ID_PATTERN, INT_MAX, NAME_MAX
 from .payloads import PAYLOADS, Payload
 
 SCHEMA_VERSION = 1
-ID_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,63}$"
-INT_MAX = 2 ** 53 - 1  # the largest integer every JSON reader holds exactly (see sync.canonical)
 
 
 def _time(text: str) -> str:
@@ -57,8 +56,8 @@ def new_id() -> str:
 class Actor(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    user_id: str = Field(min_length=1, max_length=64)
-    display_name: str = Field(min_length=1, max_length=120)
+    user_id: str = Field(min_length=1, max_length=ID_MAX)
+    display_name: str = Field(min_length=1, max_length=NAME_MAX)
     role: Role
     on_behalf_of: str | None = None
 
@@ -68,28 +67,28 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event_id: str = Field(min_length=36, max_length=36)
+    event_id: str = Field(min_length=EVENT_ID_LENGTH, max_length=EVENT_ID_LENGTH)
     type: str
     schema_version: int = SCHEMA_VERSION
     workflow: Workflow | None = None
-    task_id: str | None = Field(default=None, max_length=64)
+    task_id: str | None = Field(default=None, max_length=ID_MAX)
     base_version: int | None = Field(default=None, ge=0, le=INT_MAX)
     site_id: str = Field(pattern=ID_PATTERN)
     unit_id: str = Field(pattern=ID_PATTERN)
-    device_id: str = Field(min_length=1, max_length=64)
+    device_id: str = Field(min_length=1, max_length=ID_MAX)
     device_seq: int = Field(ge=1, le=INT_MAX)
     actor: Actor
     occurred_at: EventTime
     recorded_at: EventTime
     hlc: HlcText
-    source: str = Field(min_length=1, max_length=120)
-    destination: str | None = Field(default=None, max_length=120)
-    correlation_id: str = Field(min_length=1, max_length=64)
+    source: str = Field(min_length=1, max_length=NAME_MAX)
+    destination: str | None = Field(default=None, max_length=NAME_MAX)
+    correlation_id: str = Field(min_length=1, max_length=ID_MAX)
     causation_id: str | None = None
     mode: Mode
     payload: SerializeAsAny[Payload]
-    prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    prev_hash: str = Field(pattern=HASH_PATTERN)
+    hash: str = Field(pattern=HASH_PATTERN)
     _body: dict | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from forms.vocabulary import DEFAULT_PRIORITY, INITIAL_STATUS, Priority, Role, Status
 
+from .fields import HASH_PATTERN
+
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -211,7 +213,7 @@ class ProfileApplied(Payload):
     site_id: str = Field(max_length=64)
     unit_id: str = Field(max_length=64)
     key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
-    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    digest: str = Field(pattern=HASH_PATTERN)
     issued_at: str = Field(max_length=40)
     expires_at: str = Field(max_length=40)
     replaced_serial: int | None = None

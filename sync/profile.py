@@ -46,7 +46,7 @@ from forms import WORKFLOWS
 from .canonical import canonical_bytes
 from .clock import utc_now
 from .errors import TideoverError
-from .events import ID_PATTERN
+from .fields import ID_PATTERN
 from .keyfiles import key_id
 
 PROFILE_FORMAT = "tideover-site-profile/1"

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .checkpoint import Checkpoint
+from .fields import ID_PATTERN
 
 PROTOCOL_VERSION = 1
 MAX_BATCH = 1000
@@ -68,7 +69,7 @@ def is_shared_type(event_type: str) -> bool:
     return event_type.startswith(SHARED_TYPE_PREFIXES)
 
 
-_ID = r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,63}$"  # as sync.events: site, unit and device ids
+_ID = ID_PATTERN  # site, unit and device ids
 
 
 class _Wire(BaseModel):

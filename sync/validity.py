@@ -14,7 +14,6 @@ checks that with hypothesis) and leave anything else to the rule, for its verdic
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -25,13 +24,13 @@ from .canonical import canonical_bytes, numbers_normal
 from .clock import is_hlc, is_time
 from .errors import ChainBroken, InvalidEvent
 from .events import (
-    INT_MAX,
     SCHEMA_VERSION,
     Actor,
     Event,
     describe_validation,
     recompute_hash,
 )
+from .fields import EVENT_ID_LENGTH, HASH, ID, ID_MAX, INT_MAX, NAME_MAX
 from .payloads import PAYLOADS
 from .protocol import INVALID_FIELDS, INVALID_PAYLOAD, NOT_CANONICAL, UNKNOWN_TYPE
 
@@ -134,8 +133,6 @@ _ACTOR_FIELDS = frozenset(Actor.model_fields)
 _ROLES = frozenset(ROLES)
 _WORKFLOWS = frozenset(WORKFLOWS)
 _MODES = frozenset(MODES)
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._:-]{0,63}")
 
 
 
@@ -178,22 +175,22 @@ def plainly_valid(ev: dict, text: bytes | str | None = None) -> bool:
     actor, payload, seq, base = ev["actor"], ev["payload"], ev["device_seq"], ev["base_version"]
     if not (flat is not None and type(payload) is dict and payload.keys() == flat[1]
             and type(actor) is dict and actor.keys() == _ACTOR_FIELDS
-            and _text(ev["event_id"], 36, 36) and type(ev["schema_version"]) is int
+            and _text(ev["event_id"], EVENT_ID_LENGTH, EVENT_ID_LENGTH) and type(ev["schema_version"]) is int
             and ev["schema_version"] == SCHEMA_VERSION
             and type(seq) is int and 1 <= seq <= INT_MAX
             and (base is None or (type(base) is int and 0 <= base <= INT_MAX))
-            and (ev["workflow"] is None or ev["workflow"] in _WORKFLOWS) and _opt_text(ev["task_id"], 64)
+            and (ev["workflow"] is None or ev["workflow"] in _WORKFLOWS) and _opt_text(ev["task_id"], ID_MAX)
             and _opt_text(ev["causation_id"])
-            and type(ev["site_id"]) is str and _ID.fullmatch(ev["site_id"]) is not None
-            and type(ev["unit_id"]) is str and _ID.fullmatch(ev["unit_id"]) is not None
-            and _text(ev["device_id"], 1, 64)
-            and _text(actor["user_id"], 1, 64) and _text(actor["display_name"], 1, 120)
+            and type(ev["site_id"]) is str and ID.fullmatch(ev["site_id"]) is not None
+            and type(ev["unit_id"]) is str and ID.fullmatch(ev["unit_id"]) is not None
+            and _text(ev["device_id"], 1, ID_MAX)
+            and _text(actor["user_id"], 1, ID_MAX) and _text(actor["display_name"], 1, NAME_MAX)
             and actor["role"] in _ROLES and _opt_text(actor["on_behalf_of"])
             and is_time(ev["occurred_at"]) and is_time(ev["recorded_at"]) and is_hlc(ev["hlc"])
-            and _text(ev["source"], 1, 120) and _opt_text(ev["destination"], 120)
-            and _text(ev["correlation_id"], 1, 64) and ev["mode"] in _MODES
-            and type(ev["hash"]) is str and _HEX64.fullmatch(ev["hash"]) is not None
-            and type(ev["prev_hash"]) is str and _HEX64.fullmatch(ev["prev_hash"]) is not None):
+            and _text(ev["source"], 1, NAME_MAX) and _opt_text(ev["destination"], NAME_MAX)
+            and _text(ev["correlation_id"], 1, ID_MAX) and ev["mode"] in _MODES
+            and type(ev["hash"]) is str and HASH.fullmatch(ev["hash"]) is not None
+            and type(ev["prev_hash"]) is str and HASH.fullmatch(ev["prev_hash"]) is not None):
         return False
     if ev["type"].startswith("task.") and (ev["task_id"] is None or ev["workflow"] is None):
         return False

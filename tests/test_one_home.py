@@ -6,6 +6,7 @@ The homes (docs/rules.md lists them all):
 - "workflow off": ``forms.SiteOverlay.is_on`` (forms/overlay.py)
 - the settings, their defaults and the password policy (two copies kept in step): ``app/store/settings.py``
 - the chain check (seq follows, prev_hash links, hash matches): ``sync.chain.link_break``
+- the event field formats (ids, hashes, lengths) on both ends: ``sync/fields.py``
 """
 
 from __future__ import annotations
@@ -213,3 +214,28 @@ def test_one_way_check_fails_on_a_deliberate_violation(tmp_path, source):
     path.parent.mkdir(parents=True)
     path.write_text(source, encoding="utf-8")
     assert one_way_broken(path, root=tmp_path), f"the check missed: {source}"
+
+
+# -- event field formats: one definition for both ends --------------------------------------------
+FIELDS_HOME = "sync/fields.py"
+FIELD_FORMATS = ("[0-9a-f]{64}", "[0-9A-Za-z][0-9A-Za-z._:-]")
+
+
+def field_format_written_again(path: Path, root: Path = ROOT) -> list[str]:
+    rel = path.relative_to(root).as_posix()
+    return [f"{rel}:{node.lineno}: {node.value!r}" for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and any(fmt in node.value for fmt in FIELD_FORMATS)]
+
+
+def test_event_field_formats_are_written_only_in_their_home():
+    found = [hit for path in python_files(*SCANNED) if path != ROOT / FIELDS_HOME
+             for hit in field_format_written_again(path)]
+    assert not found, "use sync.fields (ID_PATTERN, HASH_PATTERN, ID, HASH):\n" + "\n".join(found)
+
+
+def test_field_format_check_fails_on_a_deliberate_violation(tmp_path):
+    path = tmp_path / "sync" / "central" / "envelope.py"
+    path.parent.mkdir(parents=True)
+    path.write_text('import re\n_HEX64 = re.compile(r"^[0-9a-f]{64}$")\n', encoding="utf-8")
+    assert field_format_written_again(path, root=tmp_path)

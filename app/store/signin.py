@@ -22,7 +22,8 @@ from pydantic import ValidationError
 
 from sync.checkpoint import new_signing_key, private_key_bytes, public_key_text
 from sync.clock import Clock
-from sync.events import ID_PATTERN, Actor, describe_validation, new_id
+from sync.events import Actor, describe_validation, new_id
+from sync.fields import ID_PATTERN
 from sync.grants import first_admin_text, sign
 
 from .database import DB_NAME, KEYRING_NAME, open_encrypted, store_errors, transaction

@@ -6,7 +6,6 @@ chain fields (ids, seq, hashes). The first problem refuses the whole batch (422)
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -14,11 +13,11 @@ from pydantic import ValidationError
 from sync.checkpoint import Checkpoint
 from sync.clock import parse_time
 from sync.events import describe_validation
+from sync.fields import HASH, ID_MAX
 from sync.protocol import INVALID_REQUEST, MAX_BATCH
 
 from .errors import Unprocessable
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHAIN_FIELDS = (("event_id", str), ("device_id", str), ("site_id", str), ("unit_id", str), ("type", str),
                  ("hash", str), ("prev_hash", str))
 _ENVELOPE_FIELDS = frozenset({"device_id", "checkpoint", "events", "backlog", "device_clock"})
@@ -76,7 +75,7 @@ def _check_chain_fields(i: int, ev: object) -> None:
     seq = ev.get("device_seq")
     if type(seq) is not int or not 1 <= seq < 2 ** 62:
         raise _bad(f"events[{i}].device_seq must be a whole number from 1.")
-    if not _HEX64.match(ev["hash"]) or not _HEX64.match(ev["prev_hash"]):
+    if not HASH.match(ev["hash"]) or not HASH.match(ev["prev_hash"]):
         raise _bad(f"events[{i}]: hash and prev_hash must be 64 lowercase hex digits.")
-    if not 1 <= len(ev["event_id"]) <= 64:
-        raise _bad(f"events[{i}].event_id must be 1 to 64 characters.")
+    if not 1 <= len(ev["event_id"]) <= ID_MAX:
+        raise _bad(f"events[{i}].event_id must be 1 to {ID_MAX} characters.")
