@@ -1,10 +1,18 @@
-"""Capture speed on a workstation store that already holds many events.
+"""Capture speed on a workstation store that already holds many events, and what the store costs.
 
     python benchmarks/capture.py --prefill 1000000 --events 2000 --json
 
-Prints one JSON object. The baseline, measured in the same run on the same disk, is one-row
-transactions into a plain table of a SQLCipher database opened the same way (WAL,
-synchronous=FULL, raw key): ``ratio`` = capture_per_s / raw_sqlcipher_per_s.
+Prints one JSON object:
+  capture_p50_ms, capture_p99_ms, capture_per_s   ``capture_task`` through the real record path
+  raw_sqlcipher_per_s, raw_sqlcipher_p99_ms       the baseline, measured in the same run on the same disk:
+      one-row transactions into a SQLCipher file opened the same way (WAL, synchronous=FULL, raw key)
+      whose table has the store's own shape (the events table's columns, keys and indexes) and is
+      prefilled with the same rows as the store's event log
+  ratio                                           capture_per_s / raw_sqlcipher_per_s
+  rebuild_events_per_s                            projections rebuilt from every event
+  bytes_per_event                                 the store's file (and WAL) over the events it holds,
+                                                  projections and indexes included
+  rss_mb, max_rss_mb                              resident memory after capture; its peak over the run
 """
 
 from __future__ import annotations
@@ -53,19 +61,39 @@ def prefill(store: Store, n: int, batch: int = 500) -> None:
 
 
 class RawSQLCipher:
-    """The baseline: one-row transactions into a plain table of a SQLCipher file opened like the store."""
+    """The baseline: one-row transactions into a SQLCipher file opened like the store, holding a table of
+    the store's own shape (the events table's columns, keys and indexes, no triggers) prefilled with the
+    same rows as the store's event log, so both insert into a table of the same size."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, store: Store):
         self.db = open_encrypted(folder / "raw.db", secrets.token_bytes(32))
-        self.db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, body TEXT)")
+        src = store.db.conn
+        shape = [sql for (sql,) in src.execute("SELECT sql FROM sqlite_master WHERE tbl_name = 'events' AND type IN "
+                                               "('table', 'index') AND sql IS NOT NULL ORDER BY type DESC")]
+        self.columns = [r[1] for r in src.execute("PRAGMA table_info(events)") if r[1] != "seq"]
+        self.db.conn.execute("BEGIN")
+        for sql in shape:
+            self.db.conn.execute(sql)
+        names, marks = ", ".join(self.columns), ", ".join("?" for _ in self.columns)
+        self.insert_sql = f"INSERT INTO events ({names}) VALUES ({marks})"
+        cur = src.execute(f"SELECT {names} FROM events ORDER BY seq")
+        while rows := cur.fetchmany(10_000):
+            self.db.conn.executemany(self.insert_sql, rows)
+        self.db.conn.execute("COMMIT")
+        self.template = dict(zip(self.columns, src.execute(f"SELECT {names} FROM events WHERE type = 'task.created'"
+                                                           f" ORDER BY seq DESC LIMIT 1").fetchone(), strict=True))
+        self.next_seq = self.db.conn.execute("SELECT max(device_seq) FROM events").fetchone()[0] + 1
         self.rows, self.seconds, self.latencies = 0, 0.0, []
 
-    def insert(self, n: int, body: str) -> None:
+    def insert(self, n: int) -> None:
+        """``n`` rows like a captured task's creation (new event and task ids), each its own transaction."""
         t0 = time.perf_counter()
         for _ in range(n):
+            row = {**self.template, "event_id": new_id(), "task_id": new_id(), "device_seq": self.next_seq}
+            self.next_seq += 1
             t1 = time.perf_counter()
             self.db.conn.execute("BEGIN IMMEDIATE")
-            self.db.conn.execute("INSERT INTO t (k, body) VALUES (?, ?)", [new_id(), body])
+            self.db.conn.execute(self.insert_sql, [row[c] for c in self.columns])
             self.db.conn.execute("COMMIT")
             self.latencies.append((time.perf_counter() - t1) * 1000)
         self.seconds += time.perf_counter() - t0
@@ -73,6 +101,17 @@ class RawSQLCipher:
 
     def per_s(self) -> float:
         return self.rows / self.seconds
+
+
+def store_bytes(folder: Path) -> int:
+    """The store's database file and its write-ahead log, as they take space on disk."""
+    return sum(p.stat().st_size for p in (folder / "tideover.db", folder / "tideover.db-wal") if p.exists())
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (Linux /proc), in MiB."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -100,8 +139,9 @@ def main() -> int:
         unlock_ms = (time.perf_counter() - t0) * 1000
 
         answers = {w: example_answers(w) for w in WORKFLOWS}
-        body = eventlog.latest_body(store)
-        raw = RawSQLCipher(folder)
+        t0 = time.perf_counter()
+        raw = RawSQLCipher(folder, store)
+        raw_prefill_s = time.perf_counter() - t0
         latencies, capture_s, block = [], 0.0, 100
         # Interleave capture and baseline in blocks so both see the same disk and machine load.
         for start in range(0, args.events, block):
@@ -113,10 +153,11 @@ def main() -> int:
                 ts.capture_task(store, w, f"P{100001 + i % 24}", answers[w])
                 latencies.append((time.perf_counter() - t0) * 1000)
             capture_s += time.perf_counter() - t_block
-            raw.insert(n, body)
+            raw.insert(n)
         capture_per_s = args.events / capture_s
         raw_per_s = raw.per_s()
         raw.db.conn.close()
+        capture_rss_mb = rss_mb()
 
         store_events = eventlog.event_count(store)
         before = integrity.projection_digest(store)
@@ -126,6 +167,7 @@ def main() -> int:
         if integrity.projection_digest(store) != before:
             raise SystemExit("rebuild changed the projections: that is a bug, not a benchmark result")
         store.close()
+        size = store_bytes(folder / "store")
         result = {
             "prefill": args.prefill, "events": args.events, "store_events": store_events,
             "capture_p50_ms": round(statistics.median(latencies), 3),
@@ -134,9 +176,10 @@ def main() -> int:
             "ratio": round(capture_per_s / raw_per_s, 3),
             "raw_sqlcipher_p99_ms": round(percentile(raw.latencies, 0.99), 3), "unlock_ms": round(unlock_ms, 1),
             "rebuild_events_per_s": round(rebuild_per_s, 1),
+            "bytes_per_event": round(size / store_events), "db_mb": round(size / 2**20, 1),
+            "rss_mb": round(capture_rss_mb, 1),
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "prefill_s": round(prefill_s, 1), "db_mb": round(os.path.getsize(folder / "store" / "tideover.db")
-                                                              / 2**20, 1),
+            "prefill_s": round(prefill_s, 1), "raw_prefill_s": round(raw_prefill_s, 1),
         }
         print(json.dumps(result, indent=None if args.json else 2))
         return 0
