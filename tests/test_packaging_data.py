@@ -17,7 +17,8 @@ from app.ui.theme import StylesheetMissing, load_stylesheet, stylesheet_path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DATA = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
 # What the app cannot run without, as paths inside the wheel.
-MUST_SHIP = ["app/ui/resources/tideover.qss", "forms/questionnaires/ed_triage.json"]
+MUST_SHIP = ["app/ui/resources/tideover.qss", "forms/questionnaires/ed_triage.json",
+             "app/store/dictionaries/events-1.zdict"]
 
 
 @pytest.mark.parametrize(("package", "pattern"),

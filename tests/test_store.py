@@ -13,6 +13,7 @@ from store_rows import rows
 from app.services import tasks as ts
 from app.services.demo import DEMO_PASSWORD, example_answers, seed_demo
 from app.store import eventlog, integrity, users
+from app.store.bodies import decode, encode
 from app.store.database import DB_NAME, KEYRING_NAME
 from app.store.errors import (
     AccountLocked,
@@ -228,9 +229,10 @@ def test_damaged_keyring_is_refused_clearly(tmp_path):
 def test_editing_an_event_behind_the_triggers_is_found_by_verify(demo_store):
     conn, seq = demo_store.db.conn, 7
     conn.execute("DROP TRIGGER events_no_update")
-    body = json.loads(conn.execute("SELECT body FROM events WHERE seq = ?", [seq]).fetchone()[0])
+    body = json.loads(decode(*conn.execute("SELECT body, body_codec FROM events WHERE seq = ?", [seq]).fetchone()))
     body["occurred_at"] = "2026-01-01T00:00:00.000Z"
-    conn.execute("UPDATE events SET body = ? WHERE seq = ?", [json.dumps(body), seq])
+    # Written back the way the store writes bodies (compressed): only the hash check can find it.
+    conn.execute("UPDATE events SET body = ?, body_codec = ? WHERE seq = ?", [*encode(json.dumps(body).encode()), seq])
     with pytest.raises(ChainBroken) as err:
         demo_store.verify()
     assert err.value.event_id == body["event_id"]

@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import sqlcipher3
 from store_rows import rows
 
-from app.services.demo import DEMO_PASSWORD, seed_demo
+from app.services.demo import DEMO_PASSWORD
 from app.store.store import Store
 
-OLD_DELETE_TRIGGER = """CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-    BEGIN SELECT RAISE(ABORT, 'events are append-only: corrections are new events'); END;"""
-
-
-def make_it_older(store) -> None:
-    """As a store written before migration 5 shipped: no fork tables, the old DELETE trigger."""
-    conn = store.db.conn
-    for trigger in ("forks_no_update", "forks_no_delete", "forked_events_no_update", "forked_events_no_delete",
-                    "events_no_delete"):
-        conn.execute(f"DROP TRIGGER {trigger}")
-    conn.execute("DROP TABLE forked_events")
-    conn.execute("DROP TABLE forks")
-    conn.execute(OLD_DELETE_TRIGGER)
-    conn.execute("DELETE FROM migrations WHERE number = 5")
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_an_older_store_gets_the_fork_tables_and_stays_append_only(tmp_path):
-    store, _ = seed_demo(tmp_path / "s")
-    make_it_older(store)
-    store.close()
+    # A store the previous release made (migrations 1 and 2: no fork tables, the old DELETE trigger).
+    shutil.copytree(FIXTURES / "release_0d86e13" / "workstation", tmp_path / "s")
     store = Store.open(tmp_path / "s", "admin", DEMO_PASSWORD)
     try:
         assert rows(store, "SELECT name FROM migrations WHERE number = 5")[0]["name"] == "chain_forks"
         assert store.verify() > 0
-        row = rows(store, "SELECT event_id, device_id, device_seq, type, task_id, hlc, hash, body FROM events "
+        row = rows(store, "SELECT event_id, device_id, device_seq, type, task_id, hlc, hash, body, body_codec FROM events "
                           "WHERE device_id = ? ORDER BY device_seq DESC LIMIT 1", [store.device_id])[0]
         conn = store.db.conn
         # An event cannot be removed, nor removed after a copy that differs from it by one byte.
@@ -43,9 +32,9 @@ def test_an_older_store_gets_the_fork_tables_and_stays_append_only(tmp_path):
         conn.execute("INSERT INTO forks (fork_id, fork_seq, central_head_seq, taken_back, forked, event_id,"
                      " recovered_at) VALUES ('f1', 1, 1, 1, 1, 'x', 'now')")
         conn.execute("INSERT INTO forked_events (event_id, fork_id, device_id, device_seq, type, task_id, hlc, hash,"
-                     " body, re_recorded_seq) VALUES (?, 'f1', ?, ?, ?, ?, ?, ?, ?, 99)",
+                     " body, body_codec, re_recorded_seq) VALUES (?, 'f1', ?, ?, ?, ?, ?, ?, ?, ?, 99)",
                      [row["event_id"], row["device_id"], row["device_seq"], row["type"], row["task_id"],
-                      row["hlc"], row["hash"], row["body"] + " "])
+                      row["hlc"], row["hash"], row["body"] + b" ", row["body_codec"]])
         with pytest.raises(sqlcipher3.IntegrityError, match="append-only"):
             conn.execute("DELETE FROM events WHERE event_id = ?", [row["event_id"]])
         for sql in ("UPDATE forked_events SET body = 'x'", "DELETE FROM forked_events", "DELETE FROM forks",
@@ -58,9 +47,9 @@ def test_an_older_store_gets_the_fork_tables_and_stays_append_only(tmp_path):
         conn.execute("INSERT INTO forks (fork_id, fork_seq, central_head_seq, taken_back, forked, event_id,"
                      " recovered_at) VALUES ('f1', 1, 1, 1, 1, 'x', 'now')")
         conn.execute("INSERT INTO forked_events (event_id, fork_id, device_id, device_seq, type, task_id, hlc, hash,"
-                     " body, re_recorded_seq) VALUES (?, 'f1', ?, ?, ?, ?, ?, ?, ?, 99)",
+                     " body, body_codec, re_recorded_seq) VALUES (?, 'f1', ?, ?, ?, ?, ?, ?, ?, ?, 99)",
                      [row["event_id"], row["device_id"], row["device_seq"], row["type"], row["task_id"],
-                      row["hlc"], row["hash"], row["body"]])
+                      row["hlc"], row["hash"], row["body"], row["body_codec"]])
         conn.execute("DELETE FROM events WHERE event_id = ?", [row["event_id"]])
         conn.execute("ROLLBACK")
         assert rows(store, "SELECT count(*) AS n FROM events WHERE event_id = ?", [row["event_id"]])[0]["n"] == 1

@@ -41,12 +41,8 @@ class DamagedBody(ChainBroken):
 
 @cache
 def dictionary(codec: int) -> zstandard.ZstdCompressionDict:
-    """The shipped dictionary of ``codec``, loaded once; shared read-only between threads."""
-    name = DICTIONARY_FILES.get(codec)
-    if name is None:
-        raise DamagedBody(f"This store holds event bodies made with dictionary {codec}, which this version of "
-                          f"Tideover does not have; install the newer version that wrote them.")
-    data = resources.files("app.store").joinpath("dictionaries", name).read_bytes()
+    """The shipped dictionary of ``codec`` (one of DICTIONARY_FILES), loaded once; shared read-only."""
+    data = resources.files("app.store").joinpath("dictionaries", DICTIONARY_FILES[codec]).read_bytes()
     d = zstandard.ZstdCompressionDict(data, dict_type=zstandard.DICT_TYPE_FULLDICT)
     d.precompute_compress(level=LEVEL)
     return d
@@ -76,7 +72,7 @@ def _decompressor(codec: int) -> zstandard.ZstdDecompressor:
     return dctx
 
 
-def encode(canonical: bytes) -> tuple[bytes, int | None]:
+def encode(canonical: bytes) -> tuple[bytes | str, int | None]:
     """(what to store, its codec id) for an event's canonical bytes."""
     if len(canonical) > MAX_EVENT_BYTES:
         raise DamagedBody(f"An event of {len(canonical)} bytes is larger than any event may be "
@@ -99,6 +95,9 @@ def decode(stored: bytes | str, codec: int | None, *, event_id: str = "", device
 
     if not isinstance(stored, bytes):
         raise damaged("a compressed body stored as text")
+    if codec not in DICTIONARY_FILES:
+        raise damaged(f"it was made with dictionary {codec}, which this version of Tideover does not have; "
+                      f"install the version that wrote it")
     try:
         size = zstandard.frame_content_size(stored)
     except zstandard.ZstdError as err:
@@ -114,3 +113,14 @@ def decode(stored: bytes | str, codec: int | None, *, event_id: str = "", device
     if len(text) != size:
         raise damaged(f"it holds {len(text)} bytes, not the {size} its frame says")
     return text
+
+
+INSERT_EVENT = ("INSERT INTO events (event_id, device_id, device_seq, type, task_id, hlc, hash, body, body_codec)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def insert_event(conn, body: dict, canonical: bytes) -> int:
+    """Append one event row (``canonical``: its canonical bytes) inside the caller's transaction; its seq."""
+    stored, codec = encode(canonical)
+    return conn.execute(INSERT_EVENT, [body["event_id"], body["device_id"], body["device_seq"], body["type"],
+                                       body.get("task_id"), body["hlc"], body["hash"], stored, codec]).lastrowid

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from sync.canonical import GENESIS_HASH, canonical_json
+from sync.canonical import GENESIS_HASH, canonical_bytes
 from sync.errors import ChainBroken, InvalidEvent
 from sync.events import Actor, Event, new_id, seal
 from sync.grants import TRUST_TYPES
 
 from . import setaside
+from .bodies import decode, insert_event
 from .database import store_errors, transaction
 from .users import check_grant, read_grant_book
 
@@ -90,12 +91,7 @@ def _seal(store: Store, type_: str, payload: dict, actor, fields: dict, head: He
 def append(store: Store, ev: Event) -> int:
     """Append one sealed event inside the caller's transaction and project it; returns its row seq."""
     body = ev.body()
-    cur = store.db.conn.execute(
-        "INSERT INTO events (event_id, device_id, device_seq, type, task_id, hlc, hash, body)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [ev.event_id, ev.device_id, ev.device_seq, ev.type, ev.task_id, ev.hlc, ev.hash,
-         canonical_json(body)])
-    seq = cur.lastrowid
+    seq = insert_event(store.db.conn, body, canonical_bytes(body))
     store._projector.apply(body, seq)
     return seq
 
@@ -138,31 +134,33 @@ def ingest_remote(store: Store, bodies: list[dict]) -> int:
 
 
 # -- reading bodies back: each reader names what it reads ---------------------------------------
-def _bodies(store: Store, sql: str, params: list) -> Iterator[str]:
+def _bodies(store: Store, where: str, params: list) -> Iterator[str]:
+    """The canonical text of each body matching ``where`` (stored compressed: see bodies.py)."""
     with store_errors():
-        for (body,) in store.db.conn.execute(sql, params):
-            yield body
+        for body, codec, event_id, seq in store.db.conn.execute(
+                f"SELECT body, body_codec, event_id, device_seq FROM events {where}", params):
+            yield decode(body, codec, event_id=event_id, device_seq=seq).decode("utf-8")
 
 
 def all_bodies(store: Store) -> Iterator[str]:
     """Every event body held (own and pulled), in the order they were stored."""
-    return _bodies(store, "SELECT body FROM events ORDER BY seq", [])
+    return _bodies(store, "ORDER BY seq", [])
 
 
 def own_bodies(store: Store) -> Iterator[str]:
     """This device's own event bodies, in the order they were stored."""
-    return _bodies(store, "SELECT body FROM events WHERE device_id = ? ORDER BY seq", [store.device_id])
+    return _bodies(store, "WHERE device_id = ? ORDER BY seq", [store.device_id])
 
 
 def bodies_of_type(store: Store, *types: str) -> Iterator[str]:
     """Bodies of the events of the given types, in the order they were stored."""
     marks = ", ".join("?" for _ in types)
-    return _bodies(store, f"SELECT body FROM events WHERE type IN ({marks}) ORDER BY seq", list(types))
+    return _bodies(store, f"WHERE type IN ({marks}) ORDER BY seq", list(types))
 
 
 def body_of(store: Store, event_id: str) -> str | None:
     """One event's body by its id, or None when this store does not hold it."""
-    return next(_bodies(store, "SELECT body FROM events WHERE event_id = ?", [event_id]), None)
+    return next(_bodies(store, "WHERE event_id = ?", [event_id]), None)
 
 
 def latest_body(store: Store) -> str | None:
@@ -172,7 +170,7 @@ def latest_body(store: Store) -> str | None:
 
 def task_bodies(store: Store, task_id: str) -> Iterator[str]:
     """The bodies of one task's events, in the order they were stored."""
-    return _bodies(store, "SELECT body FROM events WHERE task_id = ? ORDER BY seq", [task_id])
+    return _bodies(store, "WHERE task_id = ? ORDER BY seq", [task_id])
 
 
 def event_count(store: Store) -> int:

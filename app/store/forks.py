@@ -28,7 +28,7 @@ import json
 
 import orjson
 
-from sync.canonical import GENESIS_HASH, canonical_json
+from sync.canonical import GENESIS_HASH, canonical_bytes
 from sync.checkpoint import sign_checkpoint
 from sync.errors import ChainBroken
 from sync.events import Event, new_id, recompute_hash, seal
@@ -36,6 +36,7 @@ from sync.grants import GrantBook
 from sync.protocol import AFTER_BREAK, CHAIN_BROKEN, HELD
 
 from . import syncstate
+from .bodies import decode, insert_event
 from .database import store_errors, transaction
 from .projections import rebuild_within
 from .store import SYSTEM_ACTOR, Head, Store
@@ -119,7 +120,7 @@ def take_back(store: Store, *, fork_seq: int, central: list[tuple[dict, str, str
                                       f"workstation's event at seq {fork_seq - 1}; nothing was changed. Call IT.",
                                       device_id=store.device_id, device_seq=fork_seq)
                 forked = conn.execute(
-                    "SELECT event_id, device_id, device_seq, type, task_id, hlc, hash, body FROM events "
+                    "SELECT event_id, device_id, device_seq, type, task_id, hlc, hash, body, body_codec FROM events "
                     "WHERE device_id = ? AND device_seq >= ? ORDER BY device_seq",
                     [store.device_id, fork_seq]).fetchall()
                 for body, _result, _reason in taken:
@@ -133,7 +134,7 @@ def take_back(store: Store, *, fork_seq: int, central: list[tuple[dict, str, str
                               made[-1].event_id, confirmed_by, now])
                 conn.executemany(
                     "INSERT INTO forked_events (event_id, fork_id, device_id, device_seq, type, task_id, hlc, hash,"
-                    " body, re_recorded_seq, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " body, body_codec, re_recorded_seq, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [[r[0], fork_id, *r[1:], f["re_recorded_seq"], f["reason"]]
                      for r, f in zip(forked, listed, strict=True)])
                 conn.execute("DELETE FROM events WHERE device_id = ? AND device_seq >= ?", [store.device_id, fork_seq])
@@ -163,10 +164,7 @@ def _append_raw(conn, body: dict) -> None:
     if recompute_hash(body) != body.get("hash"):
         raise ChainBroken(f"The central's copy of seq {body.get('device_seq')} does not match its hash.",
                           device_seq=body.get("device_seq") or 0)
-    conn.execute("INSERT INTO events (event_id, device_id, device_seq, type, task_id, hlc, hash, body)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 [body["event_id"], body["device_id"], body["device_seq"], body["type"], body.get("task_id"),
-                  body["hlc"], body["hash"], canonical_json(body)])
+    insert_event(conn, body, canonical_bytes(body))
 
 
 def _re_record(store: Store, conn, forked: list[tuple], taken: list[tuple], head: Head, *, fork_seq: int,
@@ -178,16 +176,17 @@ def _re_record(store: Store, conn, forked: list[tuple], taken: list[tuple], head
     the device's role grants would not allow at its new place (its maker's role was changed on the
     original timeline) is not re-recorded: it stays in the recorded fork, listed with the reason."""
     book = GrantBook(store.device_id)
-    for (text,) in conn.execute(f"SELECT body FROM events WHERE device_id = ? AND device_seq < ? AND {TRUST_WHERE}"
-                                f" ORDER BY device_seq", [store.device_id, fork_seq]).fetchall():
-        book.take(orjson.loads(text))
+    for text, codec, event_id, seq in conn.execute(
+            f"SELECT body, body_codec, event_id, device_seq FROM events WHERE device_id = ? AND device_seq < ? AND"
+            f" {TRUST_WHERE} ORDER BY device_seq", [store.device_id, fork_seq]).fetchall():
+        book.take(orjson.loads(decode(text, codec, event_id=event_id, device_seq=seq)))
     for body, _result, _reason in taken:
         book.take(body)
     made: list[Event] = []
     listed: list[dict] = []
     prev = head
     for row in forked:
-        original = orjson.loads(row[7])
+        original = orjson.loads(decode(row[7], row[8], event_id=row[0], device_seq=row[2]))
         fields = {k: v for k, v in original.items() if k not in _CHAIN_FIELDS}
         fields["event_id"], fields["device_seq"] = original["event_id"], prev.device_seq + 1
         ev = seal(fields, prev.hash)
@@ -218,10 +217,8 @@ def _re_record(store: Store, conn, forked: list[tuple], taken: list[tuple], head
 
 
 def _append_event(conn, ev: Event) -> None:
-    conn.execute("INSERT INTO events (event_id, device_id, device_seq, type, task_id, hlc, hash, body)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 [ev.event_id, ev.device_id, ev.device_seq, ev.type, ev.task_id, ev.hlc, ev.hash,
-                  canonical_json(ev.body())])
+    body = ev.body()
+    insert_event(conn, body, canonical_bytes(body))
 
 
 def _answer(conn, store: Store, central: list[tuple[dict, str, str | None]], answered_from: int, head_seq: int,

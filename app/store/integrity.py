@@ -13,6 +13,7 @@ from sync.errors import ChainBroken, NotGranted
 from sync.events import verify_chain, verify_fragments
 from sync.grants import GrantBook
 
+from .bodies import decode
 from .database import store_errors, transaction
 from .projections import digest, rebuild
 
@@ -38,13 +39,13 @@ def verify(store: Store) -> int:
     total = 0
     with store_errors():
         rows = store.db.conn.execute(
-            "SELECT body, hash, device_seq, event_id, type, task_id, hlc FROM events WHERE device_id = ?"
+            "SELECT body, body_codec, hash, device_seq, event_id, type, task_id, hlc FROM events WHERE device_id = ?"
             " ORDER BY device_seq", [store.device_id])
         total += verify_chain(_granted(_checked_bodies(rows), GrantBook(store.device_id)))
         # Other devices' events held here are the shared ones pulled from the central, so their
         # chains have gaps: check each event's hash, and the link wherever seqs are consecutive.
         rows = store.db.conn.execute(
-            "SELECT body, hash, device_seq, event_id, type, task_id, hlc FROM events WHERE device_id != ?"
+            "SELECT body, body_codec, hash, device_seq, event_id, type, task_id, hlc FROM events WHERE device_id != ?"
             " ORDER BY device_id, device_seq", [store.device_id])
         total += verify_fragments(_checked_bodies(rows))
         cp = store.db.execute("SELECT device_seq, hash, signed_at, signature FROM checkpoints "
@@ -63,8 +64,8 @@ def verify(store: Store) -> int:
 
 
 def _checked_bodies(rows) -> Iterator[dict]:
-    for body, stored_hash, device_seq, event_id, type_, task_id, hlc in rows:
-        parsed = orjson.loads(body)
+    for body, codec, stored_hash, device_seq, event_id, type_, task_id, hlc in rows:
+        parsed = orjson.loads(decode(body, codec, event_id=event_id, device_seq=device_seq))
         if (parsed.get("hash"), parsed.get("device_seq"), parsed.get("event_id"), parsed.get("type"),
                 parsed.get("task_id"), parsed.get("hlc")) != (stored_hash, device_seq, event_id, type_, task_id, hlc):
             raise ChainBroken(f"Event {event_id} (seq {device_seq}): its indexed columns disagree with its "

@@ -244,3 +244,41 @@ def set_aside_pulled_events(db: sqlite_utils.Database) -> None:
         WHEN NEW.body IS NOT OLD.body OR NEW.reason IS NOT OLD.reason OR NEW.event_id IS NOT OLD.event_id
         BEGIN SELECT RAISE(ABORT, 'set-aside events are kept as received'); END;
     """)
+
+
+@migration(7)
+def compressed_bodies(db: sqlite_utils.Database) -> None:
+    """Event bodies are kept zstd-compressed with a shipped dictionary, its id in ``body_codec``
+    (see bodies.py; NULL: the canonical text itself). Bodies already held are compressed here, and
+    read back as the same canonical bytes, so every hash and signed checkpoint still verifies.
+
+    Rows are rewritten only here: the append-only triggers are lifted for this step and put back as
+    they were, and a forked event's copy must now match its codec too.
+    """
+    from .bodies import encode
+
+    for table in ("events", "forked_events"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN body_codec INTEGER")
+    db.execute("DROP TRIGGER events_no_update")
+    db.execute("DROP TRIGGER forked_events_no_update")
+    for table, key in (("events", "seq"), ("forked_events", "id")):
+        last = 0
+        while rows := db.execute(f"SELECT {key}, body FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT 1000",
+                                 [last]).fetchall():
+            packed = []
+            for row_key, body in rows:
+                stored, codec = encode(body.encode("utf-8") if isinstance(body, str) else bytes(body))
+                if codec is not None:
+                    packed.append([stored, codec, row_key])
+            db.conn.executemany(f"UPDATE {table} SET body = ?, body_codec = ? WHERE {key} = ?", packed)
+            last = rows[-1][0]
+    db.execute("CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN "
+               "SELECT RAISE(ABORT, 'events are append-only: corrections are new events'); END")
+    db.execute("CREATE TRIGGER forked_events_no_update BEFORE UPDATE ON forked_events BEGIN "
+               "SELECT RAISE(ABORT, 'forked events are append-only'); END")
+    db.execute("DROP TRIGGER events_no_delete")
+    db.execute("""CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        WHEN NOT EXISTS (SELECT 1 FROM forked_events f WHERE f.event_id = OLD.event_id
+                         AND f.device_id = OLD.device_id AND f.device_seq = OLD.device_seq
+                         AND f.hash = OLD.hash AND f.body = OLD.body AND f.body_codec IS OLD.body_codec)
+        BEGIN SELECT RAISE(ABORT, 'events are append-only: corrections are new events'); END""")

@@ -14,6 +14,7 @@ from sync.checkpoint import Checkpoint, load_private_key, sign_checkpoint
 from sync.protocol import HELD, QUARANTINED, REJECTED
 
 from . import syncstate
+from .bodies import decode
 from .database import rows, store_errors
 from .store import Store
 
@@ -41,13 +42,14 @@ def first_pending_seq(store: Store, after: int = 0) -> int | None:
 
 
 def batch_from(store: Store, start_seq: int, limit: int) -> list[Outgoing]:
-    """This device's own events from ``start_seq`` on, at most ``limit``, in chain order; bodies as the
-    stored UTF-8 bytes, ready to send without decoding and encoding them again."""
+    """This device's own events from ``start_seq`` on, at most ``limit``, in chain order; bodies as their
+    canonical UTF-8 bytes (decompressed, never parsed), ready to send."""
     with store_errors():
         rows = store.db.conn.execute(
-            "SELECT device_seq, event_id, hash, CAST(body AS BLOB) FROM events WHERE device_id = ? AND device_seq >= ? "
-            "ORDER BY device_seq LIMIT ?", [store.device_id, start_seq, limit]).fetchall()
-    return [Outgoing(*r) for r in rows]
+            "SELECT device_seq, event_id, hash, CAST(body AS BLOB), body_codec FROM events WHERE device_id = ? AND"
+            " device_seq >= ? ORDER BY device_seq LIMIT ?", [store.device_id, start_seq, limit]).fetchall()
+    return [Outgoing(seq, event_id, hash_, decode(body, codec, event_id=event_id, device_seq=seq))
+            for seq, event_id, hash_, body, codec in rows]
 
 
 def signing_key(store: Store) -> Ed25519PrivateKey:

@@ -18,7 +18,6 @@ newer snapshot stays as the older one left them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import orjson
@@ -28,6 +27,7 @@ from sync.clock import iso, parse_rfc3339
 from sync.taskorder import fold_order_text, in_fold_order
 from sync.taskstate import INITIAL_STATUS
 
+from .bodies import decode
 from .database import transaction
 
 PROJECTION_TABLES = ("tasks", "patients", "users")
@@ -175,8 +175,10 @@ class Projector:
                                [task_id, seq]).fetchone() is not None
 
     def _refold(self, task_id: str, seq: int, extra: dict) -> dict | None:
-        bodies = {b["event_id"]: b for b in (orjson.loads(r[0]) for r in self.db.execute(
-            "SELECT body FROM events WHERE task_id = ? AND seq <= ?", [task_id, seq]).fetchall())}
+        bodies = {b["event_id"]: b for b in (orjson.loads(decode(body, codec, event_id=event_id, device_seq=seq_))
+                                             for body, codec, event_id, seq_ in self.db.execute(
+            "SELECT body, body_codec, event_id, device_seq FROM events WHERE task_id = ? AND seq <= ?",
+            [task_id, seq]).fetchall())}
         bodies[extra["event_id"]] = extra
         row = None
         for body in in_fold_order(bodies.values()):
@@ -236,12 +238,12 @@ def rebuild_within(db: sqlite_utils.Database, chunk: int = 2000) -> int:
         db.execute(f"DELETE FROM {table}")
     last = 0
     while True:
-        rows = db.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                          [last, chunk]).fetchall()
+        rows = db.execute("SELECT seq, body, body_codec, event_id, device_seq FROM events WHERE seq > ? ORDER BY seq"
+                          " LIMIT ?", [last, chunk]).fetchall()
         if not rows:
             break
-        for seq, body in rows:
-            projector.apply(orjson.loads(body), seq)
+        for seq, body, codec, event_id, device_seq in rows:
+            projector.apply(orjson.loads(decode(body, codec, event_id=event_id, device_seq=device_seq)), seq)
             last = seq
         applied += len(rows)
         projector.flush()
@@ -259,8 +261,3 @@ def digest(db: sqlite_utils.Database) -> str:
         while rows := cur.fetchmany(5000):
             h.update(orjson.dumps(rows))
     return h.hexdigest()
-
-
-def iter_bodies(rows: Iterable[tuple]) -> Iterable[dict]:
-    for (body,) in rows:
-        yield orjson.loads(body)

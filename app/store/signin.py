@@ -26,6 +26,7 @@ from sync.events import Actor, describe_validation, new_id
 from sync.fields import ID_PATTERN
 from sync.grants import first_admin_text, sign
 
+from .bodies import decode
 from .database import DB_NAME, KEYRING_NAME, open_encrypted, store_errors, transaction
 from .errors import (
     AccountLocked,
@@ -205,8 +206,10 @@ def _record_pending_failures(store: Store) -> None:
 
 def _failures_held(store: Store) -> set[str]:
     with store_errors():
-        rows = store.db.execute("SELECT body FROM events WHERE type = 'access.unlock_failed'").fetchall()
-    return {_key(orjson.loads(body)["payload"]) for (body,) in rows}
+        rows = store.db.execute("SELECT body, body_codec, event_id, device_seq FROM events"
+                                " WHERE type = 'access.unlock_failed'").fetchall()
+    return {_key(orjson.loads(decode(body, codec, event_id=event_id, device_seq=seq))["payload"])
+            for body, codec, event_id, seq in rows}
 
 
 def _key(failure: dict) -> str:

@@ -15,6 +15,7 @@ from sync.checkpoint import new_signing_key, public_key_text
 from sync.events import Event, new_id
 from sync.grants import DEVICE_SIGNER, TRUST_TYPES, GrantBook, grant_text, sign
 
+from .bodies import decode
 from .database import store_errors
 from .errors import NotPermitted, StoreError
 from .keyring import BREAK_GLASS_ID, Keyring, update_keyring
@@ -115,9 +116,10 @@ def grant_book(store: Store) -> GrantBook:
 
 def read_grant_book(db: sqlite_utils.Database, device_id: str) -> GrantBook:
     book = GrantBook(device_id)
-    for (body,) in db.execute(f"SELECT body FROM events WHERE device_id = ? AND {TRUST_WHERE} "
-                              f"ORDER BY device_seq", [device_id]).fetchall():
-        book.take(orjson.loads(body))
+    for body, codec, event_id, seq in db.execute(f"SELECT body, body_codec, event_id, device_seq FROM events WHERE"
+                                                 f" device_id = ? AND {TRUST_WHERE} ORDER BY device_seq",
+                                                 [device_id]).fetchall():
+        book.take(orjson.loads(decode(body, codec, event_id=event_id, device_seq=seq)))
     return book
 
 
