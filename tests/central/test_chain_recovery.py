@@ -19,7 +19,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from central_helpers import PASSWORD, ThreadServer, capture, enroll_store, held_event_ids
-from store_rows import rows
+from store_rows import event_bodies, rows
 
 from app.cli import main as tideover
 from app.services import chain_recovery
@@ -166,7 +166,7 @@ def test_recover_chain_brings_back_every_event_exactly_once(ward):
     assert [f["event_id"] for f in listed] == forked_before
     assert all(f["re_recorded_seq"] > ward["central_head_before_restore"] for f in listed)
     bodies = {b_["event_id"]: b_ for b_ in central_bodies(db, a.device_id)}
-    kept = {r["event_id"]: json.loads(r["body"]) for r in rows(a, "SELECT event_id, body FROM forked_events")}
+    kept = {body["event_id"]: body for body in event_bodies(a, table="forked_events")}
     for f in listed:
         there, was = bodies[f["event_id"]], kept[f["event_id"]]
         assert there["device_seq"] == f["re_recorded_seq"] and was["device_seq"] == f["forked_seq"]

@@ -13,6 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
+from store_rows import event_bodies  # noqa: E402
 
 from app.services.demo import DEMO_PASSWORD, seed_demo  # noqa: E402
 from app.store import settings as site_settings  # noqa: E402
@@ -56,6 +57,15 @@ def read_store(data_dir: Path, sql: str, params=()) -> list[dict]:
     store = Store.open(data_dir, "sam", DEMO_PASSWORD)
     try:
         return rows(store, sql, params)
+    finally:
+        store.close("exit")
+
+
+def read_bodies(data_dir: Path, where: str = "", params=()) -> list[dict]:
+    """The event bodies the store holds (``where``: SQL after FROM events), read as the super-user."""
+    store = Store.open(data_dir, "sam", DEMO_PASSWORD)
+    try:
+        return event_bodies(store, where, params)
     finally:
         store.close("exit")
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
-from .conftest import WAIT_MS, read_store, set_setting, sign_in
+from .conftest import WAIT_MS, read_bodies, set_setting, sign_in
 
 
 def test_idle_workstation_locks_itself(qtbot, make_window, demo_dir):
@@ -18,8 +16,8 @@ def test_idle_workstation_locks_itself(qtbot, make_window, demo_dir):
     assert window.board.model.total == 0
     assert window.capture.picker.patient is None
     window.session.close_now()
-    rows = read_store(demo_dir, "SELECT body FROM events WHERE type = 'access.locked'")
-    assert any(json.loads(r["body"])["payload"]["why"] == "idle" for r in rows)
+    rows = read_bodies(demo_dir, "WHERE type = 'access.locked'")
+    assert any(r["payload"]["why"] == "idle" for r in rows)
 
 
 def test_a_lock_that_cannot_be_recorded_is_reported_not_dropped(qtbot, window, demo_dir):
@@ -37,5 +35,5 @@ def test_a_lock_that_cannot_be_recorded_is_reported_not_dropped(qtbot, window, d
     assert window.stack.currentWidget() is window.unlock and not window.session.is_unlocked
     assert window.unlock.message.property("role") == "error"
     wait_idle(qtbot, window)
-    rows = read_store(demo_dir, "SELECT body FROM events WHERE type = 'access.locked'")
-    assert not any(json.loads(r["body"])["payload"]["why"] == "manual" for r in rows)
+    rows = read_bodies(demo_dir, "WHERE type = 'access.locked'")
+    assert not any(r["payload"]["why"] == "manual" for r in rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -10,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from .conftest import WAIT_MS, read_store, sign_in
+from .conftest import WAIT_MS, read_bodies, sign_in
 from .people import click_box, pick
 from .test_task_detail import open_row, row_of
 
@@ -39,8 +38,7 @@ def print_to_pdf(qtbot, window, path: Path, *, blank: str | None = None) -> None
 
 
 def print_events(data_dir: Path) -> list[dict]:
-    rows = read_store(data_dir, "SELECT body FROM events WHERE type = 'access.print' ORDER BY seq")
-    return [json.loads(r["body"])["payload"] for r in rows]
+    return [body["payload"] for body in read_bodies(data_dir, "WHERE type = 'access.print'")]
 
 
 def test_print_board_task_and_blank_form_to_pdf(qtbot, window, demo_dir, tmp_path):

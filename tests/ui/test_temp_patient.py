@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from PySide6.QtCore import Qt
 
-from .conftest import WAIT_MS, read_store, sign_in
+from .conftest import WAIT_MS, read_bodies, read_store, sign_in
 from .people import click_box
 
 
@@ -41,8 +40,7 @@ def test_similar_name_warns_and_needs_confirmation(qtbot, window, demo_dir):
     assert "TEMPORARY" in picker.selected.text()
 
     window.session.close_now()
-    rows = read_store(demo_dir, "SELECT body FROM events WHERE type = 'patient.temp_registered'")
-    payload = json.loads(rows[0]["body"])["payload"]
+    payload = read_bodies(demo_dir, "WHERE type = 'patient.temp_registered'")[0]["payload"]
     assert payload["patient"]["given"] == "Alise"
     assert "P100001" in payload["similar_to"]
 

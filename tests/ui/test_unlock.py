@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from .conftest import WAIT_MS, read_store, sign_in
+from .conftest import WAIT_MS, read_bodies, sign_in
 
 
 def test_wrong_password_shows_message_and_counter_then_right_password_opens_board(qtbot, window, demo_dir):
@@ -29,8 +29,8 @@ def test_wrong_password_shows_message_and_counter_then_right_password_opens_boar
     assert not screen.attempts.isVisible()
 
     window.session.close_now()
-    failed = read_store(demo_dir, "SELECT body FROM events WHERE type = 'access.unlock_failed'")
-    assert len(failed) == 1 and '"user_id":"nina"' in failed[0]["body"].replace(" ", "")
+    failed = read_bodies(demo_dir, "WHERE type = 'access.unlock_failed'")
+    assert len(failed) == 1 and failed[0]["payload"]["user_id"] == "nina"
 
 
 def test_empty_password_is_refused_without_trying(qtbot, window):
@@ -49,5 +49,5 @@ def test_ctrl_l_locks_and_clears_the_board(qtbot, window, demo_dir):
     assert window.board.model.total == 0
     assert window.banner.mode.text() == "LOCKED"
     window.session.close_now()
-    rows = read_store(demo_dir, "SELECT body FROM events WHERE type = 'access.locked' ORDER BY seq DESC LIMIT 1")
-    assert '"why":"manual"' in rows[0]["body"].replace(" ", "")
+    rows = read_bodies(demo_dir, "WHERE type = 'access.locked'")
+    assert rows[-1]["payload"]["why"] == "manual"
