@@ -11,8 +11,9 @@ from central_helpers import PASSWORD, capture, enroll_store, held_event_ids
 from app.services import sync as sync_service
 from app.services import workstation as ws
 from app.store import eventlog
+from app.store.bodies import decode, encode
 from app.store.store import Store
-from sync.canonical import canonical_json
+from sync.canonical import canonical_bytes
 from sync.central.cli import main as central_cli
 from sync.central.queries import verify
 from sync.events import recompute_hash
@@ -22,20 +23,21 @@ def rewrite_and_re_sign(store: Store, seq: int, change) -> None:
     """What someone with the data key (and so the device key) can do: change the event at ``seq``,
     re-chain everything after it, drop the append-only triggers for a moment and re-sign the head."""
     conn = store.db.conn
-    rows = conn.execute("SELECT seq, body FROM events WHERE device_id = ? AND device_seq >= ? ORDER BY device_seq",
-                        [store.device_id, seq]).fetchall()
+    rows = conn.execute("SELECT seq, body, body_codec FROM events WHERE device_id = ? AND device_seq >= ?"
+                        " ORDER BY device_seq", [store.device_id, seq]).fetchall()
     prev = conn.execute("SELECT hash FROM events WHERE device_id = ? AND device_seq = ?",
                         [store.device_id, seq - 1]).fetchone()[0]
     conn.execute("DROP TRIGGER events_no_update")
     conn.execute("DROP TRIGGER checkpoints_no_delete")
-    for row_seq, text in rows:
-        body = orjson.loads(text)
+    for row_seq, stored, codec in rows:
+        body = orjson.loads(decode(stored, codec))
         if body["device_seq"] == seq:
             change(body)
         body["prev_hash"] = prev
         body["hash"] = prev = recompute_hash(body)
-        conn.execute("UPDATE events SET hash = ?, body = ? WHERE seq = ?", [body["hash"], canonical_json(body),
-                                                                           row_seq])
+        # Written back the way the store writes bodies (bodies.py): compressed, its codec beside it.
+        conn.execute("UPDATE events SET hash = ?, body = ?, body_codec = ? WHERE seq = ?",
+                     [body["hash"], *encode(canonical_bytes(body)), row_seq])
     conn.execute("DELETE FROM checkpoints")
     conn.execute("CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, "
                  "'events are append-only: corrections are new events'); END")
