@@ -45,7 +45,7 @@ from app.store import eventlog, outbox
 from app.store.store import Store
 from sync.central.db import CentralDB, events
 from sync.central.enroll import create_token
-from sync.central.ingest import _insert_events as insert_events
+from sync.central.db_ingest import insert_events
 from sync.events import new_id
 
 MOVES = [("requested", "accepted"), ("accepted", "in-progress")]
