@@ -165,7 +165,7 @@ def body_of(store: Store, event_id: str) -> str | None:
 
 def latest_body(store: Store) -> str | None:
     """The body of the event stored last, or None in an empty store."""
-    return next(_bodies(store, "SELECT body FROM events ORDER BY seq DESC LIMIT 1", []), None)
+    return next(_bodies(store, "ORDER BY seq DESC LIMIT 1", []), None)
 
 
 def task_bodies(store: Store, task_id: str) -> Iterator[str]:
