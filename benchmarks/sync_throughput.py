@@ -44,8 +44,8 @@ from app.services.enrollment import enroll
 from app.store import eventlog, outbox
 from app.store.store import Store
 from sync.central.db import CentralDB, events
-from sync.central.enroll import create_token
 from sync.central.db_ingest import insert_events
+from sync.central.enroll import create_token
 from sync.events import new_id
 
 MOVES = [("requested", "accepted"), ("accepted", "in-progress")]
