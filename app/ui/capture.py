@@ -23,7 +23,7 @@ from forms.vocabulary import PRIORITIES, PRIORITY_LABELS
 from .form_engine import FormView
 from .form_fields import local_datetime_to_iso
 from .patient_picker import PatientPicker
-from .theme import named, set_role
+from .theme import button_row, hidden_message, named, set_role
 
 PAPER_REASON = "entered from a paper downtime form"
 
@@ -117,17 +117,11 @@ class CaptureScreen(QWidget):
         self.splitter.setStretchFactor(1, 2)
         box.addWidget(self.splitter, 1)
 
-        self.message = named(set_role(QLabel(""), "error"), "Capture message")
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = hidden_message("error", "Capture message")
         box.addWidget(self.message)
-        bottom = QHBoxLayout()
         self.cancel_button = named(QPushButton("Cancel (Esc)"), "Cancel new task")
         self.save_button = named(set_role(QPushButton("Save task (Ctrl+S)"), "primary"), "Save task")
-        bottom.addStretch(1)
-        bottom.addWidget(self.cancel_button)
-        bottom.addWidget(self.save_button)
-        box.addLayout(bottom)
+        button_row(box, self.cancel_button, self.save_button)
 
         self.workflow.currentIndexChanged.connect(self._build_form)
         self.cancel_button.clicked.connect(self.cancelled)

@@ -8,8 +8,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListView,
@@ -21,7 +19,7 @@ from PySide6.QtWidgets import (
 from app.services import patients as pt
 from app.services.wording import age_text, error_text
 
-from .theme import named, no_copy, set_role
+from .theme import button_row, dialog_layout, hidden_message, named, no_copy, set_role
 
 PATIENT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -141,15 +139,9 @@ class TempPatientDialog(QDialog):
         super().__init__(parent)
         self.session = session
         self.similar: list[dict] = []
-        self.setWindowTitle("Register a temporary patient")
-        self.setAccessibleName("Register a temporary patient")
-        self.setMinimumWidth(620)
-        box = QVBoxLayout(self)
-        intro = set_role(QLabel("Only for a patient who is not on the census. They get a downtime identifier "
-                                "that a super-user links to the real record after recovery."), "hint")
-        intro.setWordWrap(True)
-        box.addWidget(intro)
-        form = QFormLayout()
+        box, form = dialog_layout(self, "Register a temporary patient",
+                                  "Only for a patient who is not on the census. They get a downtime identifier "
+                                  "that a super-user links to the real record after recovery.", min_width=620)
         self.family = named(QLineEdit(), "Family name")
         self.given = named(QLineEdit(), "Given name")
         self.birth_date = named(QLineEdit(), "Date of birth")
@@ -164,9 +156,7 @@ class TempPatientDialog(QDialog):
         form.addRow("&Sex", self.sex)
         form.addRow("&Location", self.location)
         box.addLayout(form)
-        self.warning = named(set_role(QLabel(""), "warning"), "Similar patients warning")
-        self.warning.setWordWrap(True)
-        self.warning.hide()
+        self.warning = hidden_message("warning", "Similar patients warning")
         box.addWidget(self.warning)
         self.similar_model = QStandardItemModel(self)
         self.similar_list = no_copy(named(QListView(), "Similar patients on the census"))
@@ -185,17 +175,11 @@ class TempPatientDialog(QDialog):
                              "Confirm this is a different person")
         self.confirm.hide()
         box.addWidget(self.confirm)
-        self.message = named(set_role(QLabel(""), "error"), "Registration message")
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = hidden_message("error", "Registration message")
         box.addWidget(self.message)
-        buttons = QHBoxLayout()
         self.cancel = named(QPushButton("Cancel"), "Cancel registration")
         self.submit = named(set_role(QPushButton("Check and register"), "primary"), "Register temporary patient")
-        buttons.addStretch(1)
-        buttons.addWidget(self.cancel)
-        buttons.addWidget(self.submit)
-        box.addLayout(buttons)
+        button_row(box, self.cancel, self.submit)
         self.cancel.clicked.connect(self.reject)
         self.submit.clicked.connect(self._submit)
         self.confirm.toggled.connect(self._confirm_toggled)

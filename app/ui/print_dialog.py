@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 import forms
 from sync.clock import local_text
 
-from .theme import named, set_role
+from .theme import button_row, named, set_role
 
 MAX_BOARD_ROWS = 1000  # about 40 pages; a paper board longer than that helps nobody
 
@@ -90,14 +90,10 @@ class PrintDialog(QDialog):
                                "keep them with the patient's notes. Every print is recorded."), "hint")
         note.setWordWrap(True)
         box.addWidget(note)
-        buttons = QHBoxLayout()
         self.cancel = named(QPushButton("Cancel"), "Cancel printing")
         self.print_button = named(set_role(QPushButton("Print"), "primary"), "Print now")
         self.print_button.setDefault(True)
-        buttons.addStretch(1)
-        buttons.addWidget(self.cancel)
-        buttons.addWidget(self.print_button)
-        box.addLayout(buttons)
+        button_row(box, self.cancel, self.print_button)
         self.cancel.clicked.connect(self.reject)
         self.print_button.clicked.connect(self._print)
         self.browse.clicked.connect(self._browse)

@@ -30,7 +30,7 @@ from forms.vocabulary import STATUS_ACTIONS, is_finished, needs_reason
 from sync.clock import local_text, parse_time
 from sync.taskstate import allowed_next
 
-from .theme import named, no_copy, set_role
+from .theme import hidden_message, named, no_copy, set_role
 
 TIMELINE_COLUMNS = ("Time", "Event", "Status", "Actor", "Source", "Destination", "Correlation id", "Detail")
 EVENT_TEXT = {"task.created": "captured", "task.transitioned": "status changed", "task.note_added": "note",
@@ -151,9 +151,7 @@ class TaskDetailScreen(QWidget):
         handoff.addWidget(reason_label)
         handoff.addWidget(self.reason, 1)
         box.addLayout(handoff)
-        self.message = named(set_role(QLabel(""), "error"), "Task message")
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = hidden_message("error", "Task message")
         box.addWidget(self.message)
 
         split = QSplitter(Qt.Orientation.Vertical)

@@ -8,7 +8,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QBoxLayout,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from sync.errors import TideoverError
 
@@ -85,3 +94,35 @@ def no_copy(widget: QWidget) -> QWidget:
         guard = _NoCopy(w)
         w.installEventFilter(guard)
     return widget
+
+
+def dialog_layout(dialog: QDialog, title: str, lead: str, *, role: str = "hint",
+                  min_width: int = 560) -> tuple[QVBoxLayout, QFormLayout]:
+    """Start a form dialog as every one of the app's starts: its title (for screen readers too), one
+    line saying what it is for (``role``: hint or warning), then an empty form to fill."""
+    dialog.setWindowTitle(title)
+    dialog.setAccessibleName(title)
+    dialog.setMinimumWidth(min_width)
+    box = QVBoxLayout(dialog)
+    line = set_role(QLabel(lead), role)
+    line.setWordWrap(True)
+    box.addWidget(line)
+    return box, QFormLayout()
+
+
+def hidden_message(role: str, name: str) -> QLabel:
+    """An empty, word-wrapped line for what a screen has to say (``role``: error, warning), hidden
+    until it says something."""
+    label = named(set_role(QLabel(""), role), name)
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+def button_row(box: QBoxLayout, *buttons: QWidget) -> None:
+    """The buttons at the foot of a screen or dialog, to the right, in reading order (Cancel first)."""
+    row = QHBoxLayout()
+    row.addStretch(1)
+    for button in buttons:
+        row.addWidget(button)
+    box.addLayout(row)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from app.services.wording import error_text
 
-from .theme import named, set_role
+from .theme import button_row, dialog_layout, hidden_message, named, set_role
 
 
 class UnlockScreen(QWidget):
@@ -51,9 +51,7 @@ class UnlockScreen(QWidget):
         form.addRow("&Password", self.password)
         self.unlock_button = named(set_role(QPushButton("&Unlock"), "primary"), "Unlock")
         self.unlock_button.setDefault(True)
-        self.message = named(set_role(QLabel(""), "error"), "Unlock message")
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = hidden_message("error", "Unlock message")
         self.attempts = named(set_role(QLabel(""), "warning"), "Failed attempts")
         self.attempts.hide()
         self.hint = named(set_role(QLabel(""), "ok"), "Sign-in hint")
@@ -159,15 +157,9 @@ class BreakGlassDialog(QDialog):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setWindowTitle("Emergency break-glass access")
-        self.setAccessibleName("Emergency break-glass access")
-        self.setMinimumWidth(560)
-        box = QVBoxLayout(self)
-        warning = set_role(QLabel("Use only in an emergency, when no one can sign in. Your name and reason "
-                                  "are recorded and reviewed by a super-user."), "warning")
-        warning.setWordWrap(True)
-        box.addWidget(warning)
-        form = QFormLayout()
+        box, form = dialog_layout(self, "Emergency break-glass access",
+                                  "Use only in an emergency, when no one can sign in. Your name and reason "
+                                  "are recorded and reviewed by a super-user.", role="warning")
         self.code = named(QLineEdit(), "Break-glass code")
         self.code.setPlaceholderText("code from the sealed envelope")
         self.name = named(QLineEdit(), "Your full name")
@@ -178,18 +170,12 @@ class BreakGlassDialog(QDialog):
         form.addRow("Your &name", self.name)
         form.addRow("&Reason", self.reason)
         box.addLayout(form)
-        self.message = named(set_role(QLabel(""), "error"), "Break-glass message")
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = hidden_message("error", "Break-glass message")
         box.addWidget(self.message)
-        buttons = QHBoxLayout()
         self.cancel = named(QPushButton("Cancel"), "Cancel break-glass")
         self.submit = named(set_role(QPushButton("Unlock with break-glass"), "primary"),
                             "Unlock with break-glass")
-        buttons.addStretch(1)
-        buttons.addWidget(self.cancel)
-        buttons.addWidget(self.submit)
-        box.addLayout(buttons)
+        button_row(box, self.cancel, self.submit)
         self.cancel.clicked.connect(self.reject)
         self.submit.clicked.connect(self._submit)
 
