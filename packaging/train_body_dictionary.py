@@ -28,6 +28,7 @@ from app.services import patients as pt
 from app.services import printing
 from app.services import tasks as ts
 from app.services.demo import DEMO_MOVES, example_answers, seed_demo, synthetic_census
+from app.store import eventlog
 from forms.compiled import base_form
 
 PHRASES = ("Synthetic example", "reviewed with charge nurse", "patient settled", "family informed",
@@ -86,7 +87,7 @@ def ward_events(folder: Path, tasks: int, seed: int) -> list[bytes]:
                 pt.import_census(store, synthetic_census(24, store.unit_id))
             if i % 150 == 0:
                 pt.register_temp_patient(store, "Zztest-Unknown", f"Adult {i}", sex="unknown", confirm_not_duplicate=True)
-        return [body.encode("utf-8") if isinstance(body, str) else body for body in store.iter_event_bodies()]
+        return [body.encode("utf-8") for body in eventlog.all_bodies(store)]
     finally:
         store.close()
 

@@ -4,6 +4,10 @@ about that event alone."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import orjson
 import pytest
 import zstandard
@@ -14,6 +18,8 @@ from app.store import bodies, integrity
 from app.store.bodies import MAX_EVENT_BYTES, DamagedBody, decode, encode
 from sync.canonical import canonical_bytes
 from sync.events import recompute_hash
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _rows(store):
@@ -99,3 +105,23 @@ def test_a_body_made_with_a_dictionary_this_version_lacks_is_named_as_such(demo_
     conn.execute("UPDATE events SET body_codec = 99 WHERE seq = ?", [seq])
     with pytest.raises(DamagedBody, match="dictionary 99, which this version of Tideover does not have"):
         ts.show_task(demo_store, task["task_id"], record_view=False)
+
+
+def test_the_trainer_makes_a_dictionary_from_synthetic_events(tmp_path):
+    """packaging/train_body_dictionary.py runs as IT would run it and gives a dictionary with the id asked for."""
+    out = tmp_path / "events-9.zdict"
+    proc = subprocess.run([sys.executable, str(ROOT / "packaging" / "train_body_dictionary.py"), "--out", str(out),
+                           "--id", "9", "--tasks", "40", "--size", "8192"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    trained = zstandard.ZstdCompressionDict(out.read_bytes())
+    assert trained.dict_id() == 9 and len(out.read_bytes()) <= 8192
+    sample = canonical_bytes(forms_response())
+    packed = zstandard.ZstdCompressor(dict_data=trained).compress(sample)
+    assert len(packed) * 2 < len(sample)
+    assert zstandard.ZstdDecompressor(dict_data=trained).decompress(packed) == sample
+
+
+def forms_response() -> dict:
+    import forms
+
+    return forms.validate_answers("ed_triage", example_answers("ed_triage"))
