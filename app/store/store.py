@@ -7,7 +7,8 @@ chain head. The work lives in one module per job, each taking the store:
 - ``users``: adding users, role grants signed in the chain, unlocking accounts, ``require_role``;
 - ``eventlog``: ``record_many`` (chain, append, project in one transaction), pulled events, body readers;
 - ``syncstate``: the central's answers, the watermark, what is pending; ``outbox``: batches to send;
-- ``integrity``: signed checkpoints, the chain check, projections rebuilt from the log.
+- ``integrity``: signed checkpoints, the chain check, projections rebuilt from the log;
+- ``read_models``: named reads of the census, tasks and users for the services (no SQL elsewhere).
 """
 
 from __future__ import annotations
