@@ -173,6 +173,13 @@ def task_bodies(store: Store, task_id: str) -> Iterator[str]:
     return _bodies(store, "WHERE task_id = ? ORDER BY seq", [task_id])
 
 
+def own_event_ids(store: Store) -> list[str]:
+    """The ids of this device's own events, in the order they were stored (no body is read)."""
+    with store_errors():
+        return [r[0] for r in store.db.conn.execute(
+            "SELECT event_id FROM events WHERE device_id = ? ORDER BY seq", [store.device_id])]
+
+
 def event_count(store: Store) -> int:
     """How many events this store holds (own and pulled)."""
     with store_errors():

@@ -56,3 +56,19 @@ def test_the_round_check_sees_an_event_marked_synced_that_the_central_never_took
     assert not verdict["ok"]
     assert verdict["problems"]["missing_at_central"] == 1
     assert verdict["problems"]["pending"] == 0
+
+
+def test_a_workstation_whose_clock_wandered_over_a_week_ahead_is_held_for_review_not_lost(tmp_path):
+    """A clock that wandered more than a week ahead (seed 7 reached it after 1,177 rounds of jumps):
+    the central holds that workstation's events for review (time_implausible), keeps them, and the
+    round counts them as held for review, not as lost, while the rest of the ward syncs on."""
+    from datetime import timedelta
+
+    with chaos.Simulation(tmp_path, str(tmp_path / "central.db"), seed=1) as sim:
+        sim.stations[0].offset = timedelta(days=8)
+        verdict = sim.round()
+        review, _ = sim._central_held_back()
+    assert verdict["ok"], verdict
+    assert verdict["problems"]["missing_at_central"] == 0 and verdict["problems"]["pending"] == 0
+    assert review, "the wandering workstation's events are held at the central for review"
+    assert sim.totals["events_held_for_review"] == len(review)
