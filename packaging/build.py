@@ -5,7 +5,7 @@
         [--profile-public-key /secure/site-keys/site-profile.pub]
 
 Run it from the checkout's venv with the build tools (``python3 packaging/bootstrap.py --dev true``
-then ``pip install --require-hashes -r requirements-dev.lock``, see docs/deployment.md). Steps:
+installs requirements-dev.lock, hash-checked; see docs/deployment.md). Steps:
 
 1. load the release key (env TIDEOVER_RELEASE_PASSPHRASE if it is encrypted) before anything else;
 2. PyInstaller with packaging/tideover.spec into ``DIST/tideover`` (the release public key, and the
@@ -79,7 +79,7 @@ def write_sbom(bundle: Path) -> None:
     """A CycloneDX SBOM of the packages the bundle was built from (the runtime lock file)."""
     exe = shutil.which("cyclonedx-py", path=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     if exe is None:
-        raise BuildError("cyclonedx-py is not installed; pip install --require-hashes -r requirements-dev.lock")
+        raise BuildError("cyclonedx-py is not installed; run python3 packaging/bootstrap.py --dev true")
     source = ["requirements", str(LOCK)] if LOCK.exists() else ["environment", sys.executable]
     cmd = [exe, *source, "--pyproject", str(ROOT / "pyproject.toml"), "--of", "JSON", "--output-reproducible",
            "-o", str(bundle / SBOM_NAME)]

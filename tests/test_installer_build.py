@@ -2,7 +2,7 @@
 added or removed, and it runs on its own (no venv, no Python on PATH): --version, self-test, demo.
 
 Building takes minutes; it is skipped, saying so, only where PyInstaller is not installed
-(`pip install --require-hashes -r requirements-dev.lock` installs it; .ci/run does)."""
+(`python3 packaging/bootstrap.py --dev true` installs it from requirements-dev.lock; .ci/run does)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ except ImportError:
 def built(tmp_path_factory):
     if not HAVE_PYINSTALLER:
         pytest.skip("PyInstaller is not installed in this venv: the bundle cannot be built here "
-                    "(pip install --require-hashes -r requirements-dev.lock)")
+                    "(python3 packaging/bootstrap.py --dev true installs it from requirements-dev.lock)")
     tmp = tmp_path_factory.mktemp("bundle")
     release_key, release_pub = new_key_pair(tmp / "release", "release")
     _profile_key, profile_pub = new_key_pair(tmp / "site", "site-profile")
