@@ -75,8 +75,7 @@ def current_profile(store: Store) -> SiteProfile | None:
 
 def site_overlay(store: Store) -> forms.SiteOverlay | None:
     """The form overlay (with the enabled workflows) of the profile in use; None without a profile."""
-    profile = current_profile(store)
-    return profile.overlay() if profile else None
+    return _overlay(store.meta().get(PROFILE_META) or "")
 
 
 def pinned_key(store: Store):
@@ -130,6 +129,13 @@ def describe(profile: SiteProfile | None) -> dict:
             "enabled_workflows": list(profile.enabled_workflows), "auto_lock_seconds": profile.auto_lock_seconds,
             "min_password_length": profile.password_policy.min_password_length,
             "lockout_limit": profile.password_policy.lockout_limit}
+
+
+@lru_cache(maxsize=4)
+def _overlay(text: str) -> forms.SiteOverlay | None:
+    """Checked once per profile text: each capture and amendment asks for it."""
+    profile = _parsed(text)
+    return profile.overlay() if profile else None
 
 
 @lru_cache(maxsize=4)
