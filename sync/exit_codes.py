@@ -38,6 +38,8 @@ EXIT_CODES: dict[str, int] = {
     "sync": EXIT_REFUSED,
     "sync_refused": EXIT_REFUSED,
     "not_enrolled": EXIT_REFUSED,
+    "not_pinned_central": EXIT_REFUSED,  # another central's URL or CA: refused, nothing sent
+    "unsigned_answer": EXIT_REFUSED,  # taken as no answer; the next sync asks again
     "pull_stopped": EXIT_REFUSED,
     "fork_check_failed": EXIT_REFUSED,
     "profile_refused": EXIT_REFUSED,  # the workstation keeps its last good site profile
@@ -46,10 +48,10 @@ EXIT_CODES: dict[str, int] = {
     # the central's refusals (sync.central.errors: one kind per HTTP status)
     "refused": EXIT_REFUSED,
     "malformed": EXIT_REFUSED,
-    "unauthenticated": EXIT_AUTH,
-    "forbidden": EXIT_AUTH,
+    "unauthenticated": EXIT_REFUSED,
+    "forbidden": EXIT_REFUSED,
     "not_here": EXIT_REFUSED,
-    "contradicts": EXIT_INTEGRITY,
+    "contradicts": EXIT_REFUSED,
     "too_large": EXIT_REFUSED,
     "unprocessable": EXIT_REFUSED,
     "rate_limited": EXIT_REFUSED,
@@ -65,8 +67,6 @@ EXIT_CODES: dict[str, int] = {
     "bad_signature": EXIT_INTEGRITY,
     "wrong_store": EXIT_INTEGRITY,
     "not_granted": EXIT_INTEGRITY,
-    "unsigned_answer": EXIT_INTEGRITY,
-    "not_pinned_central": EXIT_INTEGRITY,
     # something needed is not there (the central, its database, disk space, a file of the install)
     "central_unreachable": EXIT_REFUSED,
     "central_db": EXIT_REFUSED,
