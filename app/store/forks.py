@@ -174,8 +174,11 @@ def _re_record(store: Store, conn, forked: list[tuple], taken: list[tuple], head
 
     An event keeps its id, so references to it (causation, grants signed over the id) hold. One that
     the device's role grants would not allow at its new place (its maker's role was changed on the
-    original timeline) is not re-recorded: it stays in the recorded fork, listed with the reason."""
+    original timeline) is not re-recorded: it stays in the recorded fork, listed with the reason. One
+    that the central's copy already holds (a copy restored from before an earlier recovery, which
+    re-recorded it) comes back with that copy and is not recorded twice."""
     book = GrantBook(store.device_id)
+    held = {body["event_id"]: body["device_seq"] for body, _result, _reason in taken}
     for text, codec, event_id, seq in conn.execute(
             f"SELECT body, body_codec, event_id, device_seq FROM events WHERE device_id = ? AND device_seq < ? AND"
             f" {TRUST_WHERE} ORDER BY device_seq", [store.device_id, fork_seq]).fetchall():
@@ -186,6 +189,11 @@ def _re_record(store: Store, conn, forked: list[tuple], taken: list[tuple], head
     listed: list[dict] = []
     prev = head
     for row in forked:
+        if row[0] in held:
+            listed.append({"event_id": row[0], "type": row[3], "forked_seq": row[2], "re_recorded_seq": held[row[0]],
+                           "reason": f"already held by the central at seq {held[row[0]]} (re-recorded by an "
+                                     f"earlier recovery)"})
+            continue
         original = orjson.loads(decode(row[7], row[8], event_id=row[0], device_seq=row[2]))
         fields = {k: v for k, v in original.items() if k not in _CHAIN_FIELDS}
         fields["event_id"], fields["device_seq"] = original["event_id"], prev.device_seq + 1
